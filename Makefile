@@ -1,0 +1,45 @@
+# Make targets mirror CI. `make test` is what .ci/run calls.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: setup run test lint typecheck format proto bench chaos clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)  ## create the venv and install everything
+
+.env: .env.example
+	bin/make-env
+
+run: setup .env  ## migrate, then start every service and the simulator (Ctrl-C stops all)
+	$(BIN)/honcho run $(BIN)/python -m db migrate
+	$(BIN)/honcho start -f Procfile
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: lint typecheck  ## the whole suite against the local RabbitMQ and PostgreSQL
+	$(BIN)/pytest
+
+proto: setup  ## regenerate proto/ Python modules and stubs
+	$(BIN)/python proto/generate.py
+
+bench: setup  ## the benchmark (docs/PERFORMANCE.md)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

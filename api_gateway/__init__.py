@@ -1,0 +1,1 @@
+"""HTTP API gateway: authenticates and validates telemetry, publishes it to RabbitMQ."""

@@ -1,0 +1,90 @@
+"""The gateway's wiring: settings, broker, publishing lanes and routes, built in one place."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from api_gateway import metrics
+from api_gateway.coalescer import Coalescer
+from api_gateway.ingest import Kind, RequestError
+from api_gateway.ratelimit import RateLimiter
+from api_gateway.routes import telemetry_router
+from api_gateway.settings import GatewaySettings
+from common.broker import Broker
+from common.http import health_router
+from common.topology import Names, declare_telemetry
+
+
+def create_app(settings: GatewaySettings) -> FastAPI:
+    """Build the gateway application; connections open in its lifespan."""
+    names = Names(settings.amqp_prefix)
+    broker = Broker(
+        settings.amqp_url,
+        names,
+        declare=declare_telemetry,
+        publish_timeout_s=settings.publish_timeout_s,
+    )
+
+    def lane(kind: Kind) -> Coalescer:
+        async def publish(body: bytes) -> None:
+            await broker.publish(names.telemetry, kind, body)
+
+        return Coalescer(
+            publish=publish,
+            max_pending_readings=settings.max_pending_readings,
+            max_in_flight=settings.publish_max_in_flight,
+        )
+
+    lanes: dict[Kind, Coalescer] = {"megapack": lane("megapack"), "ev": lane("ev")}
+    limiter = RateLimiter(
+        rate=settings.rate_limit_readings_per_s, burst_s=settings.rate_limit_burst_s
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await broker.start()
+        for coalescer in lanes.values():
+            coalescer.start()
+        yield
+        for coalescer in lanes.values():
+            await coalescer.close()
+        await broker.close()
+
+    async def ready() -> dict[str, bool]:
+        for kind, coalescer in lanes.items():
+            metrics.PENDING.labels(kind).set(coalescer.pending_readings)
+        return {"broker": broker.ready}
+
+    app = FastAPI(
+        title="Megapack telemetry gateway",
+        version="1.0.0",
+        description="Authenticates and validates Megapack and EV telemetry and publishes it.",
+        lifespan=lifespan,
+    )
+    app.include_router(health_router(ready))
+    app.include_router(telemetry_router(settings, lanes, limiter))
+    app.add_exception_handler(RequestError, _request_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.middleware("http")(_count_requests)
+    return app
+
+
+async def _request_error(_: Request, error: RequestError) -> JSONResponse:
+    return JSONResponse({"detail": error.detail}, status_code=error.status)
+
+
+async def _validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
+    return JSONResponse({"detail": str(error.errors())[:1000]}, status_code=422)
+
+
+async def _count_requests(request: Request, call_next):  # type: ignore[no-untyped-def]
+    response = await call_next(request)
+    path = request.url.path
+    if path.startswith("/v1/telemetry/"):
+        metrics.REQUESTS.labels(path.rsplit("/", 1)[-1], str(response.status_code)).inc()
+    return response

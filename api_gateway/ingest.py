@@ -1,0 +1,169 @@
+"""Turn one telemetry request body into a validated, publishable envelope (no I/O here)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import orjson
+from google.protobuf.message import DecodeError
+from google.protobuf.unknown_fields import UnknownFieldSet
+from pydantic import TypeAdapter, ValidationError
+
+from common.codec import ev_to_pb, megapack_to_pb, message_to_dict
+from common.keys import ApiKey
+from common.readings import EvReading, MegapackReading
+from proto.megapack.v1 import telemetry_pb2 as pb
+
+Kind = Literal["megapack", "ev"]
+JSON_TYPES = ("application/json",)
+PROTOBUF_TYPES = ("application/x-protobuf", "application/protobuf")
+_ADAPTERS: dict[Kind, TypeAdapter[Any]] = {
+    "megapack": TypeAdapter(list[MegapackReading]),
+    "ev": TypeAdapter(list[EvReading]),
+}
+_SCOPE_FIELD: dict[Kind, str] = {"megapack": "site_id", "ev": "fleet_id"}
+_SCOPE_KIND: dict[Kind, str] = {"megapack": "site", "ev": "fleet"}
+
+
+class RequestError(Exception):
+    """A request the gateway refuses: an HTTP status and a detail naming the problem."""
+
+    def __init__(self, status: int, detail: object) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A validated request, ready to publish."""
+
+    batch_id: str
+    readings: int
+    envelope: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Limits that depend on settings and the clock."""
+
+    max_readings: int
+    now_us: int
+    retention_days: int
+
+    @property
+    def context(self) -> dict[str, int]:
+        now_ms = self.now_us // 1000
+        return {"now_ms": now_ms, "oldest_ms": now_ms - self.retention_days * 86_400_000}
+
+
+def media_type(content_type: str | None) -> str:
+    """The bare media type of a Content-Type header (JSON when absent)."""
+    if not content_type:
+        return "application/json"
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def accept(
+    *, kind: Kind, body: bytes, content_type: str | None, key: ApiKey, window: Window
+) -> Accepted:
+    """Parse, count, validate and scope-check a request; raise RequestError on any problem."""
+    media = media_type(content_type)
+    if media in JSON_TYPES:
+        raw = _json_readings(body)
+        _check_count(len(raw), window)
+        readings = _validate(kind, raw, window)
+        batch = pb.TelemetryBatch()
+        if kind == "megapack":
+            batch.megapack.extend(megapack_to_pb(r) for r in readings)
+        else:
+            batch.ev.extend(ev_to_pb(r) for r in readings)
+    elif media in PROTOBUF_TYPES:
+        batch = _protobuf_batch(kind, body)
+        messages = batch.megapack if kind == "megapack" else batch.ev
+        _check_count(len(messages), window)
+        readings = _validate(kind, [message_to_dict(m) for m in messages], window)
+    else:
+        raise RequestError(415, "Content-Type must be application/json or application/x-protobuf")
+    _check_scope(kind, readings, key)
+    batch.batch_id = str(uuid.uuid4())
+    batch.received_at_us = window.now_us
+    batch.key_id = key.name
+    envelope = pb.TelemetryEnvelope(batches=[batch]).SerializeToString()
+    return Accepted(batch.batch_id, len(readings), envelope)
+
+
+def _json_readings(body: bytes) -> list[Any]:
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise RequestError(400, f"body is not valid JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise RequestError(422, 'body must be one reading object or {"readings": [...]}')
+    if "readings" not in document:
+        return [document]
+    if len(document) != 1:
+        extra = sorted(k for k in document if k != "readings")
+        raise RequestError(422, f"unknown top-level fields: {', '.join(map(str, extra))[:200]}")
+    readings = document["readings"]
+    if not isinstance(readings, list) or not readings:
+        raise RequestError(422, "readings must be a non-empty list")
+    return readings
+
+
+def _protobuf_batch(kind: Kind, body: bytes) -> pb.TelemetryBatch:
+    try:
+        batch = pb.TelemetryBatch.FromString(body)
+    except (DecodeError, RuntimeError) as error:
+        raise RequestError(400, f"body is not a valid TelemetryBatch protobuf: {error}") from None
+    other = batch.ev if kind == "megapack" else batch.megapack
+    if other:
+        raise RequestError(422, f"this endpoint takes {kind} readings only")
+    readings = batch.megapack if kind == "megapack" else batch.ev
+    if not readings:
+        raise RequestError(422, "readings must be a non-empty list")
+    if len(UnknownFieldSet(batch)) or any(len(UnknownFieldSet(r)) for r in readings):
+        raise RequestError(422, "protobuf body carries unknown fields")
+    return batch
+
+
+def _check_count(count: int, window: Window) -> None:
+    if count > window.max_readings:
+        raise RequestError(
+            413, f"{count} readings in one request; at most {window.max_readings} are allowed"
+        )
+
+
+def _validate(kind: Kind, raw: list[Any], window: Window) -> list[Any]:
+    try:
+        readings: list[Any] = _ADAPTERS[kind].validate_python(raw, context=window.context)
+    except ValidationError as error:
+        raise RequestError(422, _errors(error)) from None
+    return readings
+
+
+def _errors(error: ValidationError) -> list[dict[str, Any]]:
+    details = []
+    for item in error.errors(include_url=False, include_input=False, include_context=False):
+        index, *field = item["loc"] or (0,)
+        message = item["msg"].removeprefix("Value error, ")
+        details.append(
+            {"index": index, "loc": [str(p) for p in field], "msg": message, "type": item["type"]}
+        )
+    return details
+
+
+def _check_scope(kind: Kind, readings: list[Any], key: ApiKey) -> None:
+    if key.scope is None:
+        return
+    scope_kind, scope_id = key.scope
+    field = _SCOPE_FIELD[kind]
+    for index, reading in enumerate(readings):
+        if scope_kind != _SCOPE_KIND[kind] or getattr(reading, field) != scope_id:
+            raise RequestError(
+                403,
+                f"key {key.name!r} may only send readings of {scope_kind} {scope_id} "
+                f"(reading {index} is outside it)",
+            )

@@ -1,0 +1,20 @@
+"""Gateway settings."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from common.settings import BaseServiceSettings, DeviceKeysMixin
+
+
+class GatewaySettings(DeviceKeysMixin, BaseServiceSettings):
+    """Everything the gateway reads from the environment."""
+
+    gateway_port: int = Field(default=8000, ge=1, le=65535)
+    max_batch_readings: int = Field(default=5000, ge=1, le=100_000)
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    rate_limit_readings_per_s: float = Field(default=200_000, ge=0)  # per key; 0 = no limit
+    rate_limit_burst_s: float = Field(default=2.0, gt=0, le=60)
+    publish_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    max_pending_readings: int = Field(default=200_000, ge=1000)
+    publish_max_in_flight: int = Field(default=8, ge=1, le=256)

@@ -1,0 +1,129 @@
+"""Conversions between validated readings, protobuf messages and database rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from google.protobuf.message import Message
+
+from common.readings import EvReading, MegapackReading
+from proto.megapack.v1 import telemetry_pb2 as pb
+
+UNIT_STATE_PREFIX = "UNIT_STATE_"
+CHARGING_STATE_PREFIX = "CHARGING_STATE_"
+_UNIT_STATE_NAMES = {
+    v.number: v.name.removeprefix(UNIT_STATE_PREFIX) for v in pb.UnitState.DESCRIPTOR.values
+}
+_CHARGING_NAMES = {
+    v.number: v.name.removeprefix(CHARGING_STATE_PREFIX) for v in pb.ChargingState.DESCRIPTOR.values
+}
+_UNIT_STATE_NAMES[0] = _CHARGING_NAMES[0] = ""  # UNSPECIFIED fails validation as an empty state
+
+
+def message_to_dict(message: Message) -> dict[str, Any]:
+    """The fields a protobuf reading carries, in the JSON shape (unset optionals are absent)."""
+    fields: dict[str, Any] = {}
+    for descriptor, value in message.ListFields():
+        name = descriptor.name
+        if name == "timestamp_ms":
+            fields["timestamp"] = value
+        elif name == "state":
+            fields["state"] = _UNIT_STATE_NAMES.get(value, str(value))
+        elif name == "charging_state":
+            fields["charging_state"] = _CHARGING_NAMES.get(value, str(value))
+        elif descriptor.is_repeated:
+            fields[name] = list(value)
+        else:
+            fields[name] = value
+    # proto3 leaves zero-valued scalars unset; the JSON shape needs them present
+    for field in message.DESCRIPTOR.fields:
+        key = "timestamp" if field.name == "timestamp_ms" else field.name
+        if key not in fields and not field.has_presence:
+            fields[key] = field.default_value
+            if field.enum_type is not None:
+                fields[key] = ""
+    return fields
+
+
+def megapack_to_pb(reading: MegapackReading) -> pb.MegapackReading:
+    """A validated Megapack reading as protobuf."""
+    return pb.MegapackReading(
+        unit_id=reading.unit_id,
+        site_id=reading.site_id,
+        timestamp_ms=reading.timestamp,
+        soc_percent=reading.soc_percent,
+        soh_percent=reading.soh_percent,
+        power_kw=reading.power_kw,
+        voltage_v=reading.voltage_v,
+        current_a=reading.current_a,
+        temperature_c=reading.temperature_c,
+        state=pb.UnitState.Value(UNIT_STATE_PREFIX + reading.state),
+        fault_codes=reading.fault_codes,
+    )
+
+
+def ev_to_pb(reading: EvReading) -> pb.EvReading:
+    """A validated EV reading as protobuf."""
+    return pb.EvReading(
+        vehicle_id=reading.vehicle_id,
+        fleet_id=reading.fleet_id,
+        timestamp_ms=reading.timestamp,
+        battery_soc_percent=reading.battery_soc_percent,
+        battery_temp_c=reading.battery_temp_c,
+        latitude=reading.latitude,
+        longitude=reading.longitude,
+        speed_kmh=reading.speed_kmh,
+        charging_state=pb.ChargingState.Value(CHARGING_STATE_PREFIX + reading.charging_state),
+        charge_power_kw=reading.charge_power_kw,
+        tire_pressure_psi=reading.tire_pressure_psi,
+        odometer_km=reading.odometer_km,
+    )
+
+
+MegapackRow = tuple[Any, ...]
+EvRow = tuple[Any, ...]
+
+MEGAPACK_COLUMNS = (
+    "unit_id", "time_ms", "site_id", "soc_percent", "soh_percent", "power_kw", "voltage_v",
+    "current_a", "temperature_c", "state", "fault_codes", "received_at_us",
+)  # fmt: skip
+EV_COLUMNS = (
+    "vehicle_id", "time_ms", "fleet_id", "battery_soc_percent", "battery_temp_c", "latitude",
+    "longitude", "speed_kmh", "charging_state", "charge_power_kw", "tire_pressure_psi",
+    "odometer_km", "received_at_us",
+)  # fmt: skip
+
+
+def envelope_rows(
+    envelopes: Iterable[pb.TelemetryEnvelope],
+) -> tuple[list[MegapackRow], list[EvRow]]:
+    """Flatten envelopes into staging rows (columns as MEGAPACK_COLUMNS / EV_COLUMNS)."""
+    megapack: list[MegapackRow] = []
+    ev: list[EvRow] = []
+    states, charging = _UNIT_STATE_NAMES, _CHARGING_NAMES
+    for envelope in envelopes:
+        for batch in envelope.batches:
+            received = batch.received_at_us
+            megapack.extend(
+                (
+                    r.unit_id, r.timestamp_ms, r.site_id, r.soc_percent,
+                    r.soh_percent if r.HasField("soh_percent") else None,
+                    r.power_kw, r.voltage_v, r.current_a, r.temperature_c,
+                    states[r.state], list(r.fault_codes), received,
+                )
+                for r in batch.megapack
+            )  # fmt: skip
+            ev.extend(
+                (
+                    r.vehicle_id, r.timestamp_ms,
+                    r.fleet_id if r.HasField("fleet_id") else None,
+                    r.battery_soc_percent, r.battery_temp_c, r.latitude, r.longitude,
+                    r.speed_kmh, charging[r.charging_state], r.charge_power_kw,
+                    r.tire_pressure_psi if r.HasField("tire_pressure_psi") else None,
+                    r.odometer_km if r.HasField("odometer_km") else None,
+                    received,
+                )
+                for r in batch.ev
+            )  # fmt: skip
+    return megapack, ev

@@ -1,0 +1,61 @@
+"""HTTP pieces every service shares: health, readiness, metrics, API-key authentication."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.security import APIKeyHeader
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from common.keys import ApiKey, find_key
+
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key secret")
+
+
+def health_router(ready: Callable[[], Awaitable[dict[str, bool]]]) -> APIRouter:
+    """`/healthz` (alive), `/readyz` (dependencies reachable), `/metrics` (Prometheus)."""
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz", summary="The process is alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get(
+        "/readyz",
+        summary="Dependencies are reachable",
+        responses={503: {"description": "a dependency is unreachable"}},
+    )
+    async def readyz(response: Response) -> dict[str, object]:
+        checks = await ready()
+        ok = all(checks.values())
+        if not ok:
+            response.status_code = 503
+            response.headers["Retry-After"] = "1"
+        return {"status": "ready" if ok else "unavailable", "checks": checks}
+
+    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def authenticate(
+    request: Request,
+    presented: str | None,
+    *,
+    keys: tuple[ApiKey, ...],
+    refused: tuple[ApiKey, ...] = (),
+    refused_reason: str = "this key may not use this endpoint",
+) -> ApiKey:
+    """The key behind `X-API-Key`: 401 when missing or unknown, 403 when known but refused here."""
+    if not presented:
+        raise HTTPException(401, "missing X-API-Key header", headers={"WWW-Authenticate": "ApiKey"})
+    key = find_key(keys, presented)
+    if key is None:
+        if find_key(refused, presented) is not None:
+            raise HTTPException(403, refused_reason)
+        raise HTTPException(401, "unknown API key", headers={"WWW-Authenticate": "ApiKey"})
+    request.state.key_name = key.name
+    return key

@@ -1,0 +1,1 @@
+"""Schema migrations and the SQL repositories of every service."""

@@ -1,0 +1,1 @@
+"""Ingestion consumer: stores telemetry batches from RabbitMQ in the database, exactly once."""

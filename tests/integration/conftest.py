@@ -1,0 +1,40 @@
+"""A running gateway and ingestion consumer against this run's database and prefix."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+
+from tests.support.stack import DEVICE_SECRET, Service, free_port, service_env
+
+
+@pytest.fixture(scope="session")
+def stack_env(database_url: str, amqp_url: str, amqp_prefix: str) -> dict[str, str]:
+    return service_env(database_url=database_url, amqp_url=amqp_url, prefix=amqp_prefix)
+
+
+@pytest.fixture(scope="session")
+def gateway(stack_env: dict[str, str]) -> Iterator[Service]:
+    service = Service("api_gateway", stack_env, port=free_port())
+    service.env["GATEWAY_PORT"] = str(service.port)
+    service.start().wait_ready()
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def ingestion(stack_env: dict[str, str], gateway: Service) -> Iterator[Service]:
+    service = Service("ingestion_service", stack_env).start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+async def client(gateway: Service, ingestion: Service) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of the gateway with the unscoped device key."""
+    async with httpx.AsyncClient(
+        base_url=gateway.url, headers={"X-API-Key": DEVICE_SECRET}, timeout=15
+    ) as http:
+        yield http
