@@ -13,6 +13,7 @@ from common.readings import EvReading, MegapackReading
 from common.topology import Names
 from proto.megapack.v1 import telemetry_pb2 as pb
 from tests.support.readings import count_rows, ev, megapack, now_ms, unique, wait_rows
+from tests.support.stack import FLEET_SECRET, SCOPED_SECRET, Service
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
 
@@ -137,3 +138,23 @@ async def test_same_batch_delivered_twice_makes_no_second_row(
     assert await wait_rows(db, "megapack_telemetry", unit, 50) == 50
     await asyncio.sleep(1.0)  # the second copy has been consumed by now
     assert await count_rows(db, "megapack_telemetry", unit) == 50
+
+
+async def test_scoped_keys_send_within_their_scope(
+    gateway: Service, db: asyncpg.Connection
+) -> None:
+    unit, vehicle = unique("MPS"), unique("EVS")
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=15) as http:
+        site = await http.post(
+            "/v1/telemetry/megapack",
+            json=megapack(unit, now_ms(), site_id="SITE-01"),
+            headers={"X-API-Key": SCOPED_SECRET},
+        )
+        fleet = await http.post(
+            "/v1/telemetry/ev",
+            json=ev(vehicle, now_ms(), fleet_id="FLEET-A"),
+            headers={"X-API-Key": FLEET_SECRET},
+        )
+    assert (site.status_code, fleet.status_code) == (202, 202)
+    assert await wait_rows(db, "megapack_telemetry", unit, 1) == 1
+    assert await wait_rows(db, "ev_telemetry", vehicle, 1) == 1

@@ -1,0 +1,176 @@
+"""Broker and database outages, a killed consumer, a poison message: nothing accepted is lost."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import aio_pika
+import asyncpg
+import httpx
+import pytest
+
+from common.topology import Names
+from tests.support.proxy import TcpProxy
+from tests.support.readings import count_rows, megapack, now_ms, unique, wait_rows
+from tests.support.stack import DEVICE_SECRET, Service, free_port
+
+MEGAPACK = "/v1/telemetry/megapack"
+
+
+def _proxy_url(url: str, proxy: TcpProxy) -> str:
+    parts = urlsplit(url)
+    return parts._replace(
+        netloc=parts.netloc.replace(f"{parts.hostname}:{parts.port}", f"127.0.0.1:{proxy.port}")
+    ).geturl()
+
+
+@pytest.fixture
+def services() -> Iterator[list[Service]]:
+    started: list[Service] = []
+    yield started
+    for service in started:
+        service.stop()
+
+
+def _gateway(env: dict[str, str], started: list[Service]) -> Service:
+    port = free_port()
+    service = Service("api_gateway", env, "--port", str(port), port=port).start()
+    started.append(service)
+    return service
+
+
+def _ingestion(env: dict[str, str], started: list[Service]) -> Service:
+    service = Service("ingestion_service", env).start()
+    started.append(service)
+    return service
+
+
+async def _post(http: httpx.AsyncClient, unit: str, start_ms: int, count: int) -> httpx.Response:
+    readings = [megapack(unit, start_ms + i) for i in range(count)]
+    return await http.post(MEGAPACK, json={"readings": readings})
+
+
+async def test_broker_unreachable_gives_503_and_the_gateway_recovers(
+    stack_env: dict[str, str], amqp_prefix: str, services: list[Service]
+) -> None:
+    broker = urlsplit(stack_env["AMQP_URL"])
+    proxy = TcpProxy(broker.hostname or "127.0.0.1", broker.port or 5672).start()
+    try:
+        env = {**stack_env, "AMQP_URL": _proxy_url(stack_env["AMQP_URL"], proxy),
+               "AMQP_PREFIX": f"{amqp_prefix}brokercut.", "PUBLISH_TIMEOUT_S": "2"}  # fmt: skip
+        gateway = _gateway(env, services).wait_ready()
+        unit = unique("MPX")
+        async with httpx.AsyncClient(
+            base_url=gateway.url, headers={"X-API-Key": DEVICE_SECRET}
+        ) as http:
+            assert (await _post(http, unit, now_ms(), 5)).status_code == 202
+            proxy.cut()
+            refused = await _post(http, unit, now_ms(), 5)
+            assert refused.status_code == 503
+            assert int(refused.headers["Retry-After"]) >= 1
+            assert (await http.get("/readyz")).status_code == 503
+            proxy.restore()
+            statuses = []
+            for _ in range(100):  # the robust connection comes back by itself
+                statuses.append((await _post(http, unit, now_ms(), 5)).status_code)
+                if statuses[-1] == 202:
+                    break
+                await asyncio.sleep(0.2)
+            assert statuses[-1] == 202, statuses
+            assert (await http.get("/readyz")).status_code == 200
+    finally:
+        proxy.close()
+
+
+async def test_database_outage_while_messages_arrive_loses_nothing(
+    stack_env: dict[str, str], amqp_prefix: str, database_url: str, db: asyncpg.Connection,
+    services: list[Service],
+) -> None:  # fmt: skip
+    pg = urlsplit(database_url)
+    proxy = TcpProxy(pg.hostname or "127.0.0.1", pg.port or 5432).start()
+    try:
+        env = {**stack_env, "AMQP_PREFIX": f"{amqp_prefix}dbcut."}
+        gateway = _gateway(env, services).wait_ready()
+        _ingestion({**env, "DATABASE_URL": _proxy_url(database_url, proxy)}, services)
+        unit = unique("MPY")
+        start = now_ms() - 100_000
+        async with httpx.AsyncClient(
+            base_url=gateway.url, headers={"X-API-Key": DEVICE_SECRET}
+        ) as http:
+            assert (await _post(http, unit, start, 100)).status_code == 202
+            assert await wait_rows(db, "megapack_telemetry", unit, 100) == 100
+            proxy.cut()
+            for batch in range(1, 11):
+                assert (await _post(http, unit, start + batch * 100, 100)).status_code == 202
+            await asyncio.sleep(1.5)  # the consumer tries, fails and backs off meanwhile
+            assert await count_rows(db, "megapack_telemetry", unit) == 100
+            proxy.restore()
+            assert await wait_rows(db, "megapack_telemetry", unit, 1100, timeout_s=30) == 1100
+            await asyncio.sleep(0.5)
+            assert await count_rows(db, "megapack_telemetry", unit) == 1100
+    finally:
+        proxy.close()
+
+
+async def test_consumer_killed_mid_stream_stores_everything_exactly_once(
+    stack_env: dict[str, str], amqp_prefix: str, db: asyncpg.Connection, services: list[Service]
+) -> None:
+    env = {**stack_env, "AMQP_PREFIX": f"{amqp_prefix}kill.", "INGEST_BATCH_READINGS": "500"}
+    gateway = _gateway(env, services).wait_ready()
+    consumer = _ingestion(env, services)
+    unit = unique("MPK")
+    start = now_ms() - 200_000
+    accepted = 0
+    async with httpx.AsyncClient(
+        base_url=gateway.url, headers={"X-API-Key": DEVICE_SECRET}
+    ) as http:
+        for batch in range(60):
+            response = await _post(http, unit, start + batch * 50, 50)
+            assert response.status_code == 202
+            accepted += response.json()["accepted"]
+            if batch in (15, 35):
+                consumer.kill()  # SIGKILL: no chance to finish its batch
+                consumer = _ingestion(env, services)
+    assert await wait_rows(db, "megapack_telemetry", unit, accepted, timeout_s=40) == accepted
+    await asyncio.sleep(0.5)
+    assert await count_rows(db, "megapack_telemetry", unit) == accepted == 3000
+
+
+async def test_poison_message_goes_to_the_dead_letter_queue_and_the_rest_flow(
+    stack_env: dict[str, str], amqp_prefix: str, amqp_url: str, db: asyncpg.Connection,
+    services: list[Service],
+) -> None:  # fmt: skip
+    prefix = f"{amqp_prefix}poison."
+    env = {**stack_env, "AMQP_PREFIX": prefix}
+    gateway = _gateway(env, services).wait_ready()
+    _ingestion(env, services)
+    names = Names(prefix)
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.get_exchange(names.telemetry)
+        await exchange.publish(
+            aio_pika.Message(
+                b"\x0a\xff\xff not protobuf", delivery_mode=aio_pika.DeliveryMode.PERSISTENT
+            ),
+            routing_key="megapack",
+        )
+        unit = unique("MPZ")
+        async with httpx.AsyncClient(
+            base_url=gateway.url, headers={"X-API-Key": DEVICE_SECRET}
+        ) as http:
+            assert (await _post(http, unit, now_ms(), 20)).status_code == 202
+        assert await wait_rows(db, "megapack_telemetry", unit, 20) == 20
+        dead: int | None = None
+        for _ in range(50):
+            dlq = await channel.declare_queue(names.dead_letter_queue, passive=True)
+            dead = dlq.declaration_result.message_count
+            if dead:
+                break
+            await asyncio.sleep(0.1)
+        assert dead == 1
+        message = await (await channel.get_queue(names.dead_letter_queue)).get(timeout=5)
+        assert message.body.startswith(b"\x0a\xff\xff")
+        await message.ack()
