@@ -172,10 +172,10 @@ class Batcher:
 
 async def _ack_all(deliveries: list[Delivery]) -> None:
     """Acknowledge committed deliveries: one multiple-ack per channel when they share one."""
-    channels = {id(delivery.channel) for delivery in deliveries}
-    targets = deliveries[-1:] if len(channels) == 1 else deliveries
+    shared = len(deliveries) > 1 and len({id(d.channel) for d in deliveries}) == 1
+    targets = deliveries[-1:] if shared else deliveries
     try:
         for delivery in targets:
-            await delivery.ack(multiple=len(channels) == 1)
+            await delivery.ack(multiple=shared)
     except Exception as error:  # channel closed: the broker redelivers; storage dedups
         log.warning("ack_failed_redelivery_expected", error=repr(error))

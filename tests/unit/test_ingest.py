@@ -1,0 +1,99 @@
+"""Request parsing and validation of the gateway, without a network."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from api_gateway.ingest import RequestError, Window, accept
+from common.keys import parse_api_keys
+from proto.megapack.v1 import telemetry_pb2 as pb
+from tests.support.readings import ev, megapack, now_ms
+
+KEYS = parse_api_keys("sim:dev-secret-1,north:k-9f2abcd:site=SITE-01")
+
+
+def _window(max_readings: int = 100) -> Window:
+    return Window(max_readings=max_readings, now_us=now_ms() * 1000, retention_days=30)
+
+
+def test_json_batch_becomes_one_envelope_with_metadata() -> None:
+    body = orjson.dumps({"readings": [megapack("MP-1", now_ms()), megapack("MP-2", now_ms())]})
+    accepted = accept(
+        kind="megapack",
+        body=body,
+        content_type="application/json; charset=utf-8",
+        key=KEYS[0],
+        window=_window(),
+    )
+    envelope = pb.TelemetryEnvelope.FromString(accepted.envelope)
+    (batch,) = envelope.batches
+    assert accepted.readings == 2
+    assert batch.key_id == "sim"
+    assert batch.batch_id == accepted.batch_id
+    assert [r.unit_id for r in batch.megapack] == ["MP-1", "MP-2"]
+    assert batch.megapack[0].state == pb.UNIT_STATE_CHARGING
+    assert batch.megapack[0].HasField("soh_percent")
+
+
+def test_protobuf_and_json_give_the_same_readings() -> None:
+    ts = now_ms()
+    from_json = accept(
+        kind="ev",
+        body=orjson.dumps(ev("EV-1", ts)),
+        content_type=None,
+        key=KEYS[0],
+        window=_window(),
+    )
+    json_batch = pb.TelemetryEnvelope.FromString(from_json.envelope).batches[0]
+    request = pb.TelemetryBatch(ev=list(json_batch.ev))
+    from_pb = accept(
+        kind="ev",
+        body=request.SerializeToString(),
+        content_type="application/x-protobuf",
+        key=KEYS[0],
+        window=_window(),
+    )
+    pb_batch = pb.TelemetryEnvelope.FromString(from_pb.envelope).batches[0]
+    assert list(pb_batch.ev) == list(json_batch.ev)
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [
+        (b"{", "application/json", 400),
+        (b"\x0a\x05", "application/x-protobuf", 400),
+        (b"{}", "text/csv", 415),
+        (orjson.dumps({"readings": [megapack("MP-1", now_ms())] * 3}), "application/json", 413),
+        (orjson.dumps(megapack("MP-1", now_ms(), soc_percent=101)), "application/json", 422),
+    ],
+)
+def test_refusals(body: bytes, content_type: str, status: int) -> None:
+    with pytest.raises(RequestError) as error:
+        accept(
+            kind="megapack", body=body, content_type=content_type, key=KEYS[0], window=_window(2)
+        )
+    assert error.value.status == status
+
+
+def test_protobuf_zero_state_is_refused_as_missing() -> None:
+    request = pb.TelemetryBatch(
+        megapack=[pb.MegapackReading(unit_id="MP-1", site_id="S", timestamp_ms=now_ms())]
+    )
+    with pytest.raises(RequestError) as error:
+        accept(
+            kind="megapack",
+            body=request.SerializeToString(),
+            content_type="application/x-protobuf",
+            key=KEYS[0],
+            window=_window(),
+        )
+    assert error.value.status == 422
+    assert any(e["loc"] == ["state"] for e in error.value.detail)  # type: ignore[attr-defined]
+
+
+def test_scoped_key_refused_outside_its_site() -> None:
+    body = orjson.dumps(megapack("MP-1", now_ms(), site_id="SITE-02"))
+    with pytest.raises(RequestError) as error:
+        accept(kind="megapack", body=body, content_type=None, key=KEYS[1], window=_window())
+    assert error.value.status == 403
