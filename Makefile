@@ -41,5 +41,8 @@ proto: setup  ## regenerate proto/ Python modules and stubs
 bench: setup  ## the benchmark (docs/PERFORMANCE.md)
 	$(BIN)/python -m bench
 
+chaos: setup  ## faults under load: every acknowledged reading stored exactly once (docs/RELIABILITY.md)
+	$(BIN)/python -m chaos
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
