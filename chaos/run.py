@@ -1,0 +1,146 @@
+"""One chaos run: start the stack, load it, inject faults, drain, check, report."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import asyncpg
+import httpx
+import structlog
+
+from chaos.check import Verdict, compare, dead_letters, negative_control
+from chaos.faults import Fault, Injector, Probe
+from chaos.load import Ledger, LoadGenerator
+from chaos.stack import Stack
+from tests.support.stack import DEVICE_SECRET
+
+log = structlog.get_logger("chaos")
+
+SHORT_PLAN = ["kill0", "pg", "poison", "kill1", "amqp", "term", "kill0", "kill"]
+FULL_PLAN = ["kill0", "pg", "poison", "kill1", "amqp", "term", "kill0", "pg", "kill", "amqp"]
+
+
+@dataclass
+class Outcome:
+    """Everything the report prints and the exit code depends on."""
+
+    ledger: Ledger
+    verdict: Verdict
+    faults: list[Fault]
+    planted: int
+    dead_letters: Counter[str]  # "planted" / "unexpected" / "planted but missing"
+    controls: dict[str, bool]
+    retried_landed: int
+    elapsed_s: float
+    logs: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.verdict.ok
+            and not self.ledger.unexpected
+            and self.ledger.abandoned == 0
+            and self.dead_letters["unexpected"] == 0
+            and self.dead_letters["planted but missing"] == 0
+            and len(self.ledger.retried_keys) > 0
+            and self.retried_landed == len(self.ledger.retried_keys)
+            and all(self.controls.values())
+        )
+
+
+async def _drain(
+    conn: asyncpg.Connection, ledger: Ledger, prefix: str, timeout_s: float
+) -> Verdict:
+    """Wait until every acknowledged reading is stored, or until time runs out."""
+    deadline = time.monotonic() + timeout_s
+    verdict = await compare(conn=conn, ledger=ledger, id_prefix=prefix)
+    while verdict.lost and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        verdict = await compare(conn=conn, ledger=ledger, id_prefix=prefix)
+    return verdict
+
+
+async def _dead_letter_tally(stack: Stack, planted: list[bytes]) -> Counter[str]:
+    # Dead-lettering is asynchronous: give the consumers a moment to reject what they hold.
+    deadline = time.monotonic() + 30
+    found = await dead_letters(amqp_url=stack.amqp_url, queue=stack.names.dead_letter_queue)
+    while len(found) < len(planted) and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        found = await dead_letters(amqp_url=stack.amqp_url, queue=stack.names.dead_letter_queue)
+    tally: Counter[str] = Counter()
+    remaining = list(planted)
+    for body in found:
+        if body in remaining:
+            remaining.remove(body)
+            tally["planted"] += 1
+        else:
+            tally["unexpected"] += 1
+    tally["planted but missing"] = len(remaining)
+    return tally
+
+
+async def run_chaos(*, duration_s: float, rate: float, short: bool) -> Outcome:
+    """Run the whole experiment on a stack of its own, which is removed afterwards."""
+    started = time.monotonic()
+    stack = Stack()
+    try:
+        await stack.start()
+        conn = await asyncpg.connect(stack.database_url)
+        try:
+            return await _experiment(stack, conn, duration_s, rate, short, started)
+        finally:
+            await conn.close()
+    finally:
+        await stack.close()
+
+
+async def _experiment(
+    stack: Stack,
+    conn: asyncpg.Connection,
+    duration_s: float,
+    rate: float,
+    short: bool,
+    started: float,
+) -> Outcome:
+    prefix = f"CHAOS-{stack.run_id}-"
+    plan = SHORT_PLAN if short else FULL_PLAN
+    ledger = Ledger()
+    async with httpx.AsyncClient(
+        base_url=stack.gateway_url,
+        headers={"X-API-Key": DEVICE_SECRET},
+        limits=httpx.Limits(max_connections=64),
+    ) as client:
+        load = LoadGenerator(client=client, ledger=ledger, run_id=stack.run_id, rate=rate)
+        probe = Probe(load=load, conn=conn, unit_id=f"{prefix}PROBE")
+        injector = Injector(stack=stack, probe=probe, outage_s=3.0 if short else 10.0)
+        stop = asyncio.Event()
+        load_task = asyncio.create_task(load.run(stop))
+        fault_started = time.monotonic()
+        await injector.run(plan, gap_s=1.5 if short else duration_s / (len(plan) + 1) / 2)
+        await asyncio.sleep(max(2.0, duration_s - (time.monotonic() - fault_started)))
+        stop.set()
+        await load_task
+    verdict = await _drain(conn, ledger, prefix, timeout_s=60)
+    tally = await _dead_letter_tally(stack, injector.planted)
+    controls = await negative_control(conn=conn, ledger=ledger, id_prefix=prefix)
+    landed = await compare_retried(conn, ledger, prefix)
+    return Outcome(
+        ledger=ledger,
+        verdict=verdict,
+        faults=injector.faults,
+        planted=len(injector.planted),
+        dead_letters=tally,
+        controls=controls,
+        retried_landed=landed,
+        elapsed_s=time.monotonic() - started,
+        logs=stack.log_paths(),
+    )
+
+
+async def compare_retried(conn: asyncpg.Connection, ledger: Ledger, prefix: str) -> int:
+    """How many readings that were refused at first are stored with their values."""
+    retried = Ledger(acked={key: ledger.acked[key] for key in ledger.retried_keys})
+    return (await compare(conn=conn, ledger=retried, id_prefix=prefix)).stored
