@@ -1,0 +1,1 @@
+"""Control service: operator commands delivered to units and tracked to the end."""

@@ -1,0 +1,159 @@
+"""Control endpoints: authenticate the operator, parse, call a handler, answer."""
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse
+
+from common.http import api_key_header, authenticate
+from common.keys import ApiKey
+from control_service import metrics
+from control_service.handlers import CommandPublisher, CommandRequest, submit_command
+from control_service.rules import Refused
+from control_service.schemas import (
+    CommandCreate,
+    CommandPage,
+    CommandPublic,
+    ErrorBody,
+    Status,
+    decode_cursor,
+    encode_cursor,
+)
+from control_service.settings import ControlSettings
+from db.commands import CommandRepository
+
+UNIT_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+IDEMPOTENCY_KEY = r"^[\x21-\x7e]{1,200}$"
+
+_TEXT = {
+    401: "no key, or an unknown key",
+    403: "a device key: commands need an operator key",
+    404: "unknown unit or command",
+    409: "the unit's latest state forbids this command (e.g. set_power on a unit in FAULT)",
+    422: "bad type, params, ttl_s, cursor, or an Idempotency-Key reused for another request",
+    503: "message broker or database unavailable; nothing was created (Retry-After set)",
+}
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {status: {"model": ErrorBody, "description": _TEXT[status]} for status in statuses}
+
+
+def _store(request: Request) -> CommandRepository:
+    store: CommandRepository = request.app.state.store
+    return store
+
+
+Store = Annotated[CommandRepository, Depends(_store)]
+
+
+def commands_router(settings: ControlSettings, publisher: CommandPublisher) -> APIRouter:
+    """The command endpoints, bound to their collaborators."""
+    router = APIRouter(prefix="/v1", tags=["commands"])
+
+    def operator_key(
+        request: Request, presented: Annotated[str | None, Depends(api_key_header)]
+    ) -> ApiKey:
+        return authenticate(
+            request,
+            presented,
+            keys=settings.operator_api_keys,
+            refused=settings.device_api_keys,
+            refused_reason="device keys may not send or read commands; use an operator key",
+        )
+
+    Operator = Annotated[ApiKey, Depends(operator_key)]
+    UnitId = Annotated[str, Path(pattern=UNIT_ID, examples=["MP-0001"])]
+
+    @router.post(
+        "/units/{unit_id}/commands",
+        status_code=202,
+        response_model=CommandPublic,
+        responses={
+            202: {"description": "created and (when `status` is `sent`) delivered to the broker"},
+            **_errors(401, 403, 404, 409, 422, 503),
+        },
+        summary="Send a command to a unit",
+    )
+    async def post_command(
+        unit_id: UnitId,
+        body: CommandCreate,
+        key: Operator,
+        store: Store,
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                pattern=IDEMPOTENCY_KEY,
+                description="the same key from the same operator returns the same command; "
+                "reused for a different request: 422",
+            ),
+        ] = None,
+    ) -> JSONResponse:
+        ttl_s = body.ttl_s or settings.command_default_ttl_s
+        try:
+            if ttl_s > settings.command_max_ttl_s:
+                raise Refused(422, f"ttl_s must be at most {settings.command_max_ttl_s}")
+            command, created = await submit_command(
+                store=store,
+                publisher=publisher,
+                request=CommandRequest(
+                    unit_id=unit_id,
+                    type_name=body.type,
+                    params=body.params,
+                    ttl_s=ttl_s,
+                    requested_by=key.name,
+                    idempotency_key=idempotency_key,
+                ),
+                default_rated_power_kw=settings.megapack_rated_power_kw,
+            )
+        except Refused as refused:
+            metrics.COMMANDS.labels(body.type, str(refused.status)).inc()
+            headers = {"Retry-After": "2"} if refused.status == 503 else None
+            raise HTTPException(refused.status, refused.detail, headers=headers) from None
+        metrics.COMMANDS.labels(body.type, "202").inc()
+        return JSONResponse(
+            CommandPublic.of(command).model_dump(mode="json"),
+            status_code=202,
+            headers={"Idempotent-Replayed": "false" if created else "true"},
+        )
+
+    @router.get(
+        "/commands/{command_id}",
+        response_model=CommandPublic,
+        responses=_errors(401, 403, 404, 422, 503),
+        summary="A command's status and history",
+    )
+    async def get_command(command_id: uuid.UUID, _: Operator, store: Store) -> CommandPublic:
+        command = await store.get_command(command_id)
+        if command is None:
+            raise HTTPException(404, f"unknown command {command_id}")
+        return CommandPublic.of(command)
+
+    @router.get(
+        "/units/{unit_id}/commands",
+        response_model=CommandPage,
+        responses=_errors(401, 403, 404, 422, 503),
+        summary="A unit's commands, newest first (paged)",
+    )
+    async def list_commands(
+        unit_id: UnitId,
+        _: Operator,
+        store: Store,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        cursor: Annotated[str | None, Query(max_length=200)] = None,
+        status: Status | None = None,
+    ) -> CommandPage:
+        try:
+            before = decode_cursor(cursor) if cursor else None
+        except ValueError as error:
+            raise HTTPException(422, f"cursor: {error}") from None
+        if await store.find_unit(unit_id) is None:
+            raise HTTPException(404, f"unknown unit {unit_id!r}")
+        page = await store.list_unit_commands(unit_id, limit=limit, before=before, status=status)
+        return CommandPage(
+            items=[CommandPublic.of(command) for command in page],
+            next_cursor=encode_cursor(page[-1]) if len(page) == limit else None,
+        )
+
+    return router

@@ -1,0 +1,101 @@
+"""The control service's wiring: pool, broker, answer consumer, sweeper and routes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from common.broker import Broker
+from common.db import create_pool
+from common.http import health_router
+from common.topology import Names, declare_commands
+from control_service import handlers
+from control_service.api import commands_router
+from control_service.delivery import TRANSIENT, AnswerConsumer, BrokerPublisher, every
+from control_service.settings import ControlSettings
+from db.commands import CommandRepository
+
+log = structlog.get_logger("control_service")
+
+
+def create_app(settings: ControlSettings) -> FastAPI:
+    """Build the control service; connections open in its lifespan."""
+    broker = Broker(
+        settings.amqp_url,
+        Names(settings.amqp_prefix),
+        declare=declare_commands,
+        publish_timeout_s=settings.publish_timeout_s,
+    )
+    publisher = BrokerPublisher(broker)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # min_size=0: the service starts (not ready) while the database is still down.
+        pool = await create_pool(settings.database_url, min_size=0, max_size=10)
+        store = app.state.store = CommandRepository(pool)
+
+        async def apply(answer: handlers.Answer) -> bool:
+            return await handlers.apply_answer(store=store, answer=answer)
+
+        async def sweep() -> None:
+            await handlers.sweep(
+                store=store,
+                grace_s=settings.command_expiry_grace_s,
+                completion_timeout_s=settings.command_completion_timeout_s,
+            )
+            await handlers.republish_pending(
+                store=store, publisher=publisher, idle_s=settings.command_republish_after_s
+            )
+
+        await broker.start()
+        consumer = AnswerConsumer(broker, apply=apply, prefetch=settings.ack_prefetch)
+        tasks = [
+            asyncio.create_task(consumer.run(), name="answers"),
+            asyncio.create_task(every(settings.command_sweep_interval_s, sweep, name="sweep")),
+        ]
+        log.info("control_service_started", prefix=settings.amqp_prefix)
+        yield
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await broker.close()
+        await pool.close()
+
+    async def ready() -> dict[str, bool]:
+        return {"broker": broker.ready, "database": await app.state.store.reachable()}
+
+    app = FastAPI(
+        title="Megapack control service",
+        version="1.0.0",
+        description="Operator commands to Megapacks and EVs, delivered through RabbitMQ and "
+        "tracked until the unit completes, rejects or fails them, or they expire.",
+        lifespan=lifespan,
+    )
+    app.include_router(health_router(ready))
+    app.include_router(commands_router(settings, publisher))
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    for error in TRANSIENT:
+        app.add_exception_handler(error, _unavailable)
+    return app
+
+
+async def _validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
+    detail = [{"loc": list(problem["loc"]), "msg": problem["msg"]} for problem in error.errors()]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+async def _unavailable(_: Request, error: Exception) -> JSONResponse:
+    log.warning("database_unavailable", error=f"{type(error).__name__}: {error}")
+    return JSONResponse(
+        {"detail": "database unavailable; retry shortly"},
+        status_code=503,
+        headers={"Retry-After": "2"},
+    )

@@ -1,0 +1,178 @@
+"""Broker side of the control service: publish commands, consume answers, run the sweeper."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import aio_pika
+import aiormq
+import asyncpg
+import structlog
+from aio_pika.abc import AbstractIncomingMessage
+from google.protobuf.message import DecodeError
+
+from common.broker import Broker, BrokerUnavailable
+from common.topology import declare_commands
+from control_service.handlers import Answer, DeliveryFailed
+from db.commands import CommandRecord
+from proto.megapack.v1 import commands_pb2
+
+log = structlog.get_logger("control_service")
+
+_ANSWER_STATUSES = {
+    commands_pb2.COMMAND_ACK_STATUS_ACKNOWLEDGED: "acknowledged",
+    commands_pb2.COMMAND_ACK_STATUS_COMPLETED: "completed",
+    commands_pb2.COMMAND_ACK_STATUS_REJECTED: "rejected",
+    commands_pb2.COMMAND_ACK_STATUS_FAILED: "failed",
+}
+# Database trouble worth waiting out while holding the answer (it is acked only once stored).
+TRANSIENT = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError)
+MIN_EXPIRATION_S = 0.001
+
+
+def _epoch_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def encode_command(command: CommandRecord) -> bytes:
+    """The protobuf a unit agent receives."""
+    return commands_pb2.Command(
+        command_id=str(command.command_id),
+        unit_id=command.unit_id,
+        kind=command.kind,
+        type=command.type,
+        params_json=json.dumps(command.params, separators=(",", ":")),
+        issued_at_ms=_epoch_ms(command.created_at),
+        expires_at_ms=_epoch_ms(command.expires_at),
+        requested_by=command.requested_by,
+    ).SerializeToString()
+
+
+def decode_answer(body: bytes) -> Answer | None:
+    """A unit's CommandAck as an Answer, or None when it is not one we can use."""
+    try:
+        ack = commands_pb2.CommandAck.FromString(body)
+        command_id = uuid.UUID(ack.command_id)
+    except (DecodeError, ValueError):
+        return None
+    status = _ANSWER_STATUSES.get(ack.status)
+    if status is None or not ack.unit_id:
+        return None
+    return Answer(
+        command_id=command_id,
+        unit_id=ack.unit_id,
+        status=status,
+        reason=ack.reason or None,
+        agent_id=ack.agent_id or None,
+        unit_at=datetime.fromtimestamp(ack.at_ms / 1000, UTC) if ack.at_ms > 0 else None,
+    )
+
+
+class BrokerPublisher:
+    """Publishes commands persistently, with confirms, carrying their expiry."""
+
+    def __init__(self, broker: Broker) -> None:
+        self._broker = broker
+
+    @property
+    def ready(self) -> bool:
+        """The broker connection is up."""
+        return self._broker.ready
+
+    async def publish(self, command: CommandRecord) -> None:
+        """Publish and wait for the confirm (raises DeliveryFailed)."""
+        remaining_s = command.expires_at.timestamp() - time.time()
+        if remaining_s <= 0:
+            raise DeliveryFailed("expired before it could be published")
+        try:
+            await self._broker.publish(
+                self._broker.names.commands,
+                f"{command.kind}.{command.unit_id}",
+                encode_command(command),
+                expiration_s=max(remaining_s, MIN_EXPIRATION_S),
+                message_id=str(command.command_id),
+            )
+        except BrokerUnavailable as error:
+            if isinstance(error.__cause__, aiormq.exceptions.PublishError):
+                raise DeliveryFailed(f"no agent queue is bound for {command.unit_id}") from error
+            raise DeliveryFailed(str(error)) from error
+
+
+class AnswerConsumer:
+    """Consumes `control.acks`; each answer is acked only after it is stored."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        *,
+        apply: Callable[[Answer], Awaitable[bool]],
+        prefetch: int,
+        retry_for_s: float = 30.0,
+    ) -> None:
+        self._broker = broker
+        self._apply = apply
+        self._prefetch = prefetch
+        self._retry_for_s = retry_for_s
+
+    async def run(self) -> None:
+        """Wait for the broker, then consume (the robust channel resumes after reconnects)."""
+        while True:
+            try:
+                await self._broker.wait_connected(timeout_s=3600)
+                break
+            except TimeoutError:
+                continue
+        channel = self._broker.channel
+        await channel.set_qos(prefetch_count=self._prefetch)
+        queue = await declare_commands(channel, self._broker.names)
+        await queue.consume(self._on_message)
+        log.info("consuming_answers", queue=self._broker.names.acks_queue)
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        answer = decode_answer(message.body)
+        if answer is None:
+            log.warning(
+                "answer_undecodable", routing_key=message.routing_key, size=len(message.body)
+            )
+            await message.reject(requeue=False)
+            return
+        deadline = time.monotonic() + self._retry_for_s
+        delay_s = 0.2
+        while True:
+            try:
+                await self._apply(answer)
+                break
+            except TRANSIENT as error:
+                if time.monotonic() > deadline:
+                    log.warning(
+                        "answer_requeued", command_id=str(answer.command_id), error=str(error)
+                    )
+                    await message.nack(requeue=True)
+                    return
+                await asyncio.sleep(delay_s)
+                delay_s = min(delay_s * 2, 2.0)
+        try:
+            await message.ack()
+        except (
+            aio_pika.exceptions.AMQPError,
+            aio_pika.exceptions.ChannelInvalidStateError,
+        ) as error:
+            # Redelivered later; applying the same answer again changes nothing.
+            log.warning("answer_ack_failed", error=str(error))
+
+
+async def every(interval_s: float, job: Callable[[], Awaitable[object]], *, name: str) -> None:
+    """Run `job` every `interval_s` forever; a failing run is logged and the next one goes on."""
+    while True:
+        try:
+            await job()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.warning("periodic_job_failed", job=name, error=f"{type(error).__name__}: {error}")
+        await asyncio.sleep(interval_s)

@@ -1,0 +1,136 @@
+"""The shapes of the control API: what operators send and what they get back."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from control_service.rules import COMMAND_TYPES
+from db.commands import STATUSES, CommandRecord
+
+CommandTypeName = Literal[
+    "set_mode",
+    "set_power",
+    "set_soc_limits",
+    "reset_fault",
+    "start_charging",
+    "stop_charging",
+    "set_charge_limit",
+]
+Status = Literal["pending", "sent", "acknowledged", "completed", "rejected", "failed", "expired"]
+assert set(COMMAND_TYPES) == set(CommandTypeName.__args__)  # type: ignore[attr-defined]
+assert set(STATUSES) == set(Status.__args__)  # type: ignore[attr-defined]
+
+PARAMS_HELP = (
+    "set_mode: {mode: IDLE|CHARGING|DISCHARGING|STANDBY|MAINTENANCE}; "
+    "set_power: {power_kw} within the unit's rated power (positive discharges); "
+    "set_soc_limits: {min_percent, max_percent} 0-100, min < max; "
+    "reset_fault, start_charging, stop_charging: {}; "
+    "set_charge_limit: {limit_percent} 50-100"
+)
+
+
+class CommandCreate(BaseModel):
+    """A command for one unit."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"type": "set_mode", "params": {"mode": "DISCHARGING"}, "ttl_s": 30},
+                {"type": "set_power", "params": {"power_kw": -500}},
+            ]
+        },
+    )
+
+    type: CommandTypeName
+    params: dict[str, Any] = Field(default_factory=dict, description=PARAMS_HELP)
+    ttl_s: int | None = Field(
+        default=None,
+        ge=1,
+        description="seconds the unit has to receive it (default COMMAND_DEFAULT_TTL_S, "
+        "at most COMMAND_MAX_TTL_S)",
+    )
+
+
+class CommandStep(BaseModel):
+    """One status the command went through, and when the service learned of it."""
+
+    status: Status
+    at: datetime
+
+
+class CommandPublic(BaseModel):
+    """A command and everything that happened to it."""
+
+    command_id: uuid.UUID
+    unit_id: str
+    kind: Literal["megapack", "ev"]
+    type: CommandTypeName
+    params: dict[str, Any]
+    ttl_s: int
+    status: Status
+    requested_by: str = Field(description="name of the operator key that asked")
+    idempotency_key: str | None
+    created_at: datetime
+    expires_at: datetime
+    sent_at: datetime | None
+    acknowledged_at: datetime | None
+    completed_at: datetime | None
+    rejected_at: datetime | None
+    failed_at: datetime | None
+    expired_at: datetime | None
+    reason: str | None = Field(description="why the unit refused or failed, or why it expired")
+    agent_id: str | None = Field(description="the unit agent that answered")
+    delivery_error: str | None = Field(description="why the last publish was not confirmed")
+    history: list[CommandStep] = Field(description="every step, oldest first")
+
+    @classmethod
+    def of(cls, command: CommandRecord) -> CommandPublic:
+        """The public view of a stored command."""
+        steps = [CommandStep(status="pending", at=command.created_at)]
+        steps += [
+            CommandStep(status=status, at=at)
+            for status in STATUSES[1:]
+            if (at := getattr(command, f"{status}_at")) is not None
+        ]
+        values = {name: getattr(command, name) for name in cls.model_fields if name != "history"}
+        return cls(**values, history=sorted(steps, key=lambda step: step.at))
+
+
+class CommandPage(BaseModel):
+    """One page of a unit's commands, newest first."""
+
+    items: list[CommandPublic]
+    next_cursor: str | None = Field(
+        description="pass as `cursor` for the next page; null at the end"
+    )
+
+
+class ErrorBody(BaseModel):
+    """Every refusal: a message, or for 422 a list of {loc, msg}."""
+
+    detail: str | list[dict[str, Any]]
+
+
+def encode_cursor(command: CommandRecord) -> str:
+    """An opaque cursor pointing just past `command`."""
+    raw = f"{command.created_at.isoformat()}|{command.command_id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """The position a cursor points at (ValueError when it is not one of ours)."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created_at, command_id = raw.split("|")
+        moment = datetime.fromisoformat(created_at)
+        if moment.tzinfo is None:
+            raise ValueError("naive")
+        return moment, uuid.UUID(command_id)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValueError("not a cursor from this API") from error
