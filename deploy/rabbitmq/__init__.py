@@ -1,0 +1,1 @@
+"""RabbitMQ deployment: definitions template, config, and the renderer that adds password hashes."""
