@@ -68,6 +68,7 @@ def create_app(settings: ControlSettings) -> FastAPI:
                 await task
         await broker.close()
         await pool.close()
+        log.info("control_service_stopped")
 
     async def ready() -> dict[str, bool]:
         return {"broker": broker.ready, "database": await app.state.store.reachable()}
