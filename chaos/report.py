@@ -27,10 +27,13 @@ def render(outcome: Outcome) -> str:
         f"  faults injected         {len(outcome.faults)}",
     ]
     for fault in outcome.faults:
+        recovered = "NEVER RECOVERED" if fault.recovery_s is None else f"{fault.recovery_s:5.2f}s"
         lines.append(
             f"    t={fault.at_s:6.1f}s  {fault.name:<34} held {fault.outage_s:5.1f}s  "
-            f"recovered in {fault.recovery_s:5.2f}s"
+            f"recovered in {recovered}"
         )
+    lines.append(f"  services that exited by themselves (restarted): {len(outcome.crashes)}")
+    lines.extend(f"    {crash}" for crash in outcome.crashes)
     lines.append("  negative control (checker must catch each):")
     lines.extend(
         f"    {'caught' if ok else 'MISSED'}: {name}" for name, ok in outcome.controls.items()

@@ -35,6 +35,7 @@ class Outcome:
     controls: dict[str, bool]
     retried_landed: int
     elapsed_s: float
+    crashes: list[str]
     logs: list[str] = field(default_factory=list)
 
     @property
@@ -48,6 +49,8 @@ class Outcome:
             and len(self.ledger.retried_keys) > 0
             and self.retried_landed == len(self.ledger.retried_keys)
             and all(self.controls.values())
+            and all(fault.recovery_s is not None for fault in self.faults)
+            and not self.crashes
         )
 
 
@@ -118,13 +121,20 @@ async def _experiment(
         injector = Injector(stack=stack, probe=probe, outage_s=3.0 if short else 10.0)
         stop = asyncio.Event()
         load_task = asyncio.create_task(load.run(stop))
-        fault_started = time.monotonic()
-        await injector.run(plan, gap_s=1.5 if short else duration_s / (len(plan) + 1) / 2)
-        await asyncio.sleep(max(2.0, duration_s - (time.monotonic() - fault_started)))
-        stop.set()
-        await load_task
-    verdict = await _drain(conn, ledger, prefix, timeout_s=60)
-    tally = await _dead_letter_tally(stack, injector.planted)
+        watching = asyncio.Event()
+        watchdog = asyncio.create_task(stack.watch(watching))
+        try:
+            fault_started = time.monotonic()
+            await injector.run(plan, gap_s=1.5 if short else duration_s / (len(plan) + 1) / 2)
+            await asyncio.sleep(max(2.0, duration_s - (time.monotonic() - fault_started)))
+            stop.set()
+            await load_task
+            verdict = await _drain(conn, ledger, prefix, timeout_s=60)
+            tally = await _dead_letter_tally(stack, injector.planted)
+        finally:
+            load_task.cancel()
+            watching.set()
+            await watchdog
     controls = await negative_control(conn=conn, ledger=ledger, id_prefix=prefix)
     landed = await compare_retried(conn, ledger, prefix)
     return Outcome(
@@ -136,6 +146,7 @@ async def _experiment(
         controls=controls,
         retried_landed=landed,
         elapsed_s=time.monotonic() - started,
+        crashes=stack.crashes,
         logs=stack.log_paths(),
     )
 

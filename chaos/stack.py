@@ -45,6 +45,8 @@ class Stack:
     consumers: list[Service] = field(default_factory=list)
     extra_queues: list[str] = field(default_factory=list)
     services: list[Service] = field(default_factory=list)
+    crashes: list[str] = field(default_factory=list)
+    _expected_exits: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.database = f"megapack_chaos_{self.run_id}"
@@ -94,6 +96,7 @@ class Stack:
     def restart_gateway(self, sig: signal.Signals) -> None:
         """Stop the gateway with `sig` (SIGTERM waits for it to drain) and start a new one."""
         assert self.gateway is not None
+        self._expected_exits.add(id(self.gateway))
         if sig == signal.SIGKILL:
             self.gateway.kill()
         else:
@@ -102,6 +105,7 @@ class Stack:
 
     def kill_consumer(self, index: int) -> None:
         """SIGKILL one consumer and start its replacement at once."""
+        self._expected_exits.add(id(self.consumers[index]))
         self.consumers[index].kill()
         self.consumers[index] = self._track(Service("ingestion_service", self.env()).start())
 
@@ -117,8 +121,6 @@ class Stack:
         """Wait until `expected` consumers are attached to the ingest queue."""
         deadline = asyncio.get_running_loop().time() + timeout_s
         while await self._consumer_count_or_zero() != expected:
-            for consumer in self.consumers:
-                consumer.assert_running()
             if asyncio.get_running_loop().time() > deadline:
                 raise TimeoutError(f"{expected} consumers not attached after {timeout_s}s")
             await asyncio.sleep(0.1)
@@ -128,6 +130,34 @@ class Stack:
             return await self.consumer_count()
         except aio_pika.exceptions.ChannelClosed:  # queue not declared yet
             return 0
+
+    def supervise(self) -> None:
+        """Restart any process that exited by itself (as a supervisor would); note it as a crash."""
+        current = [self.gateway, *self.consumers]
+        for service in current:
+            if service is None or id(service) in self._expected_exits:
+                continue
+            assert service.process is not None
+            code = service.process.poll()
+            if code is None:
+                continue
+            tail = " | ".join(service.output().strip().splitlines()[-3:])[-600:]
+            self.crashes.append(f"{service.module} exited {code} by itself: {tail}")
+            log.error("chaos_service_crashed", service=service.module, code=code)
+            self._expected_exits.add(id(service))
+            if service is self.gateway:
+                self.start_gateway()
+            else:
+                index = self.consumers.index(service)
+                self.consumers[index] = self._track(
+                    Service("ingestion_service", self.env()).start()
+                )
+
+    async def watch(self, stop: asyncio.Event) -> None:
+        """Supervise every half second until `stop` is set."""
+        while not stop.is_set():
+            self.supervise()
+            await asyncio.sleep(0.5)
 
     def log_paths(self) -> list[str]:
         """Where every process of the run logged (kept for post-mortems)."""
