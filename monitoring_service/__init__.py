@@ -1,0 +1,1 @@
+"""Monitoring service: scheduled fleet reports, stateful alerts and the query API."""

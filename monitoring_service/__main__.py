@@ -1,0 +1,79 @@
+"""`python -m monitoring_service [serve | report --once [--json]]`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+import uvicorn
+from rich.console import Console
+
+from common.db import create_pool
+from common.logging import configure_logging
+from common.settings import load_settings
+from monitoring_service.app import create_app
+from monitoring_service.console import json_line, render
+from monitoring_service.job import Monitor
+from monitoring_service.probes import GatewayScraper
+from monitoring_service.settings import MonitoringSettings, ReportSettings
+
+
+async def report_once(settings: ReportSettings, *, as_json: bool) -> None:
+    """Compute one report (read-only: no alert changes, nothing stored) and print it."""
+    pool = await create_pool(settings.database_url, min_size=1, max_size=2)
+    try:
+        monitor = Monitor(
+            pool=pool,
+            settings=settings,
+            gateway=GatewayScraper(
+                url=settings.gateway_url, timeout_s=settings.gateway_scrape_timeout_s
+            ),
+        )
+        await monitor.seed()
+        report = await monitor.compute()
+    finally:
+        await pool.close()
+    if as_json:
+        print(json_line(report), flush=True)
+    else:
+        render(report, console=Console(file=sys.stdout))
+
+
+def main() -> None:
+    """Parse the command line and run the chosen command."""
+    parser = argparse.ArgumentParser(
+        prog="python -m monitoring_service",
+        description="Fleet monitoring: scheduled reports, alerts and the read API "
+        "(settings from the environment; see README).",
+    )
+    commands = parser.add_subparsers(dest="command")
+    serve = commands.add_parser("serve", help="run the scheduler and the HTTP API (default)")
+    serve.add_argument("--port", type=int, help="listen port (default MONITORING_PORT or 8002)")
+    serve.add_argument("--host", default="0.0.0.0", help="listen address")
+    report = commands.add_parser("report", help="print one report and exit (no HTTP)")
+    report.add_argument("--once", action="store_true", required=True, help="one report, then exit")
+    report.add_argument("--json", action="store_true", help="one JSON line, even on a terminal")
+    args = parser.parse_args()
+    if args.command == "report":
+        report_settings = load_settings(ReportSettings, "monitoring_service")
+        configure_logging(level=report_settings.log_level, fmt=report_settings.log_format)
+        try:
+            asyncio.run(report_once(report_settings, as_json=args.json))
+        except (TimeoutError, OSError) as error:
+            raise SystemExit(f"monitoring_service: cannot reach the database: {error}") from None
+        return
+    settings = load_settings(MonitoringSettings, "monitoring_service")
+    configure_logging(level=settings.log_level, fmt=settings.log_format)
+    uvicorn.run(
+        create_app(settings),
+        host=getattr(args, "host", "0.0.0.0"),
+        port=getattr(args, "port", None) or settings.monitoring_port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""The monitoring service's wiring: pool, broker, probes, scheduler and routes."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+import asyncpg
+import structlog
+from aio_pika.abc import AbstractChannel
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from rich.console import Console
+
+from common.broker import Broker
+from common.db import create_pool
+from common.http import health_router
+from common.topology import Names, declare_exchange, declare_telemetry
+from monitoring_service.api import monitoring_router
+from monitoring_service.console import render
+from monitoring_service.job import Monitor
+from monitoring_service.probes import BrokerQueueProbe, GatewayScraper
+from monitoring_service.settings import MonitoringSettings
+
+log = structlog.get_logger("monitoring_service")
+
+TRANSIENT = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, TimeoutError)
+
+
+async def declare_monitoring(channel: AbstractChannel, names: Names) -> None:
+    """The queues the report inspects and the exchange alert events go to."""
+    await declare_telemetry(channel, names)
+    await declare_exchange(channel, names.alerts)
+
+
+def create_app(settings: MonitoringSettings, *, console: Console | None = None) -> FastAPI:
+    """Build the monitoring service; connections open in its lifespan."""
+    names = Names(settings.amqp_prefix)
+    broker = Broker(
+        settings.amqp_url,
+        names,
+        declare=declare_monitoring,
+        publish_timeout_s=settings.publish_timeout_s,
+    )
+    out = console or Console(file=sys.stdout)
+
+    async def publish(*, routing_key: str, body: bytes, message_id: str) -> None:
+        await broker.publish(
+            names.alerts,
+            routing_key,
+            body,
+            message_id=message_id,
+            content_type="application/json",
+        )
+
+    async def scheduled(monitor: Monitor) -> None:
+        try:
+            await monitor.run_once()
+        except Exception as error:  # the next interval tries again
+            log.exception("monitoring_run_failed", error=f"{type(error).__name__}: {error}")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # min_size=0: the service starts (not ready) while the database is still down.
+        pool = app.state.pool = await create_pool(settings.database_url, min_size=0, max_size=5)
+        monitor = app.state.monitor = Monitor(
+            pool=pool,
+            settings=settings,
+            gateway=GatewayScraper(
+                url=settings.gateway_url, timeout_s=settings.gateway_scrape_timeout_s
+            ),
+            queues=BrokerQueueProbe(broker=broker),
+            publish=publish,
+            on_report=lambda report: render(report, console=out),
+        )
+        await broker.start()
+        try:
+            await monitor.seed()
+        except TRANSIENT as error:
+            log.warning("seed_failed", error=str(error))
+        scheduler = AsyncIOScheduler(timezone=UTC)
+        scheduler.add_job(
+            scheduled,
+            "interval",
+            args=[monitor],
+            seconds=settings.monitor_interval_s,
+            next_run_time=datetime.now(UTC),
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=max(1, int(settings.monitor_interval_s)),
+            id="monitoring_report",
+        )
+        scheduler.start()
+        log.info("monitoring_service_started", interval_s=settings.monitor_interval_s)
+        yield
+        scheduler.shutdown(wait=False)
+        await broker.close()
+        await pool.close()
+
+    async def ready() -> dict[str, bool]:
+        try:
+            async with app.state.pool.acquire(timeout=2) as conn:
+                database = bool(await conn.fetchval("SELECT true"))
+        except TRANSIENT:
+            database = False
+        return {"broker": broker.ready, "database": database}
+
+    app = FastAPI(
+        title="Megapack monitoring service",
+        version="1.0.0",
+        description="Fleet reports, stateful alerts, units and their telemetry.",
+        lifespan=lifespan,
+    )
+    app.include_router(health_router(ready))
+    app.include_router(monitoring_router(settings))
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    for error in TRANSIENT:
+        app.add_exception_handler(error, _unavailable)
+    return app
+
+
+async def _validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
+    detail = [{"loc": list(problem["loc"]), "msg": problem["msg"]} for problem in error.errors()]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+async def _unavailable(_: Request, error: Exception) -> JSONResponse:
+    log.warning("database_unavailable", error=f"{type(error).__name__}: {error}")
+    return JSONResponse(
+        {"detail": "database unavailable; retry shortly"},
+        status_code=503,
+        headers={"Retry-After": "2"},
+    )
