@@ -172,9 +172,9 @@ class Batcher:
 
 async def _ack_all(deliveries: list[Delivery]) -> None:
     """Acknowledge committed deliveries: one multiple-ack per channel when they share one."""
-    shared = len(deliveries) > 1 and len({id(d.channel) for d in deliveries}) == 1
-    targets = deliveries[-1:] if shared else deliveries
-    try:
+    try:  # even reading `.channel` raises once the channel is closed
+        shared = len(deliveries) > 1 and len({id(d.channel) for d in deliveries}) == 1
+        targets = deliveries[-1:] if shared else deliveries
         for delivery in targets:
             await delivery.ack(multiple=shared)
     except Exception as error:  # channel closed: the broker redelivers; storage dedups

@@ -72,6 +72,9 @@ async def consume(
     await asyncio.wait(
         [asyncio.create_task(stop.wait()), flusher], return_when=asyncio.FIRST_COMPLETED
     )
+    if flusher.done():  # the flusher died of a bug: exit non-zero, unacked work is redelivered
+        await connection.close()
+        raise RuntimeError("flusher stopped unexpectedly") from flusher.exception()
     await queue.cancel(tag)  # no new deliveries; what is held is stored and acked next
     await batcher.stop()
     await flusher

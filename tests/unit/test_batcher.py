@@ -117,3 +117,27 @@ async def test_deliveries_from_different_channels_are_acked_one_by_one() -> None
     await batcher.flush()
     assert len(log) == 2
     assert all(not entry.startswith("ack*") for entry in log)
+
+
+class ClosedChannelDelivery(FakeDelivery):
+    @property
+    def channel(self) -> object:
+        raise RuntimeError("channel closed")
+
+    @channel.setter
+    def channel(self, value: object) -> None:
+        pass
+
+    async def ack(self, multiple: bool = False) -> None:
+        raise RuntimeError("channel closed")
+
+
+async def test_a_closed_channel_at_ack_time_does_not_stop_the_batcher() -> None:
+    log: list[str] = []
+    store = FakeStore()
+    batcher = Batcher(store=store, max_readings=100, max_wait_s=5)
+    await batcher.add(ClosedChannelDelivery(_body("A", 1), log, channel=None))
+    await batcher.add(ClosedChannelDelivery(_body("B", 1), log, channel=None))
+    await batcher.flush()  # stored; the broker will redeliver and storage deduplicates
+    assert len(store.rows) == 2
+    assert log == []
