@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -21,28 +22,47 @@ _CHARGING_NAMES = {
 _UNIT_STATE_NAMES[0] = _CHARGING_NAMES[0] = ""  # UNSPECIFIED fails validation as an empty state
 
 
-def message_to_dict(message: Message) -> dict[str, Any]:
-    """The fields a protobuf reading carries, in the JSON shape (unset optionals are absent)."""
-    fields: dict[str, Any] = {}
-    for descriptor, value in message.ListFields():
-        name = descriptor.name
-        if name == "timestamp_ms":
-            fields["timestamp"] = value
-        elif name == "state":
-            fields["state"] = _UNIT_STATE_NAMES.get(value, str(value))
-        elif name == "charging_state":
-            fields["charging_state"] = _CHARGING_NAMES.get(value, str(value))
-        elif descriptor.is_repeated:
-            fields[name] = list(value)
-        else:
-            fields[name] = value
-    # proto3 leaves zero-valued scalars unset; the JSON shape needs them present
-    for field in message.DESCRIPTOR.fields:
+_PLAIN, _OPTIONAL, _REPEATED, _ENUM = range(4)
+_ENUM_NAMES = {"UnitState": _UNIT_STATE_NAMES, "ChargingState": _CHARGING_NAMES}
+Plan = tuple[tuple[str, str, int, dict[int, str]], ...]
+
+
+@functools.cache
+def _plan(descriptor: Any) -> Plan:
+    """How to read each field of a message type: (attribute, JSON key, how, enum names)."""
+    steps = []
+    for field in descriptor.fields:
         key = "timestamp" if field.name == "timestamp_ms" else field.name
-        if key not in fields and not field.has_presence:
-            fields[key] = field.default_value
-            if field.enum_type is not None:
-                fields[key] = ""
+        if field.enum_type is not None:
+            steps.append((field.name, key, _ENUM, _ENUM_NAMES.get(field.enum_type.name, {0: ""})))
+        elif field.is_repeated:
+            steps.append((field.name, key, _REPEATED, {}))
+        elif field.has_presence:
+            steps.append((field.name, key, _OPTIONAL, {}))
+        else:
+            steps.append((field.name, key, _PLAIN, {}))
+    return tuple(steps)
+
+
+def message_to_dict(message: Message) -> dict[str, Any]:
+    """The fields a protobuf reading carries, in the JSON shape (unset optionals are absent).
+
+    proto3 leaves zero-valued scalars unset; the JSON shape has them present (an unset enum
+    is an empty state, which fails validation). One precomputed plan per message type keeps
+    this at a few attribute reads per field: it runs for every reading the gateway receives.
+    """
+    fields: dict[str, Any] = {}
+    for attribute, key, how, names in _plan(message.DESCRIPTOR):
+        if how == _PLAIN:
+            fields[key] = getattr(message, attribute)
+        elif how == _OPTIONAL:
+            if message.HasField(attribute):
+                fields[key] = getattr(message, attribute)
+        elif how == _ENUM:
+            value = getattr(message, attribute)
+            fields[key] = names.get(value, str(value))
+        else:
+            fields[key] = list(getattr(message, attribute))
     return fields
 
 
@@ -84,30 +104,34 @@ def ev_to_pb(reading: EvReading) -> pb.EvReading:
 MegapackRow = tuple[Any, ...]
 EvRow = tuple[Any, ...]
 
+# Rows carry the telemetry tables' own columns, so they COPY straight into them. Instants are
+# microseconds since PostgreSQL's epoch (2000-01-01 UTC), its binary timestamptz form: the store
+# sends them without building a datetime per reading (see db.telemetry.prepare_staging).
 MEGAPACK_COLUMNS = (
-    "unit_id", "time_ms", "site_id", "soc_percent", "soh_percent", "power_kw", "voltage_v",
-    "current_a", "temperature_c", "state", "fault_codes", "received_at_us",
+    "unit_id", "time", "site_id", "soc_percent", "soh_percent", "power_kw", "voltage_v",
+    "current_a", "temperature_c", "state", "fault_codes", "received_at",
 )  # fmt: skip
 EV_COLUMNS = (
-    "vehicle_id", "time_ms", "fleet_id", "battery_soc_percent", "battery_temp_c", "latitude",
+    "vehicle_id", "time", "fleet_id", "battery_soc_percent", "battery_temp_c", "latitude",
     "longitude", "speed_kmh", "charging_state", "charge_power_kw", "tire_pressure_psi",
-    "odometer_km", "received_at_us",
+    "odometer_km", "received_at",
 )  # fmt: skip
+PG_EPOCH_MS = 946_684_800_000  # 2000-01-01T00:00:00Z in Unix epoch milliseconds
 
 
 def envelope_rows(
     envelopes: Iterable[pb.TelemetryEnvelope],
 ) -> tuple[list[MegapackRow], list[EvRow]]:
-    """Flatten envelopes into staging rows (columns as MEGAPACK_COLUMNS / EV_COLUMNS)."""
+    """Flatten envelopes into table rows (columns as MEGAPACK_COLUMNS / EV_COLUMNS)."""
     megapack: list[MegapackRow] = []
     ev: list[EvRow] = []
-    states, charging = _UNIT_STATE_NAMES, _CHARGING_NAMES
+    states, charging, shift = _UNIT_STATE_NAMES, _CHARGING_NAMES, PG_EPOCH_MS
     for envelope in envelopes:
         for batch in envelope.batches:
-            received = batch.received_at_us
+            received = batch.received_at_us - shift * 1000
             megapack.extend(
                 (
-                    r.unit_id, r.timestamp_ms, r.site_id, r.soc_percent,
+                    r.unit_id, (r.timestamp_ms - shift) * 1000, r.site_id, r.soc_percent,
                     r.soh_percent if r.HasField("soh_percent") else None,
                     r.power_kw, r.voltage_v, r.current_a, r.temperature_c,
                     states[r.state], list(r.fault_codes), received,
@@ -116,7 +140,7 @@ def envelope_rows(
             )  # fmt: skip
             ev.extend(
                 (
-                    r.vehicle_id, r.timestamp_ms,
+                    r.vehicle_id, (r.timestamp_ms - shift) * 1000,
                     r.fleet_id if r.HasField("fleet_id") else None,
                     r.battery_soc_percent, r.battery_temp_c, r.latitude, r.longitude,
                     r.speed_kmh, charging[r.charging_state], r.charge_power_kw,
