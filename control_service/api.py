@@ -17,8 +17,6 @@ from control_service.schemas import (
     CommandPublic,
     ErrorBody,
     Status,
-    decode_cursor,
-    encode_cursor,
 )
 from control_service.settings import ControlSettings
 from db.commands import CommandRepository
@@ -27,11 +25,12 @@ UNIT_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 IDEMPOTENCY_KEY = r"^[\x21-\x7e]{1,200}$"
 
 _TEXT = {
+    400: "the body is not parseable JSON",
     401: "no key, or an unknown key",
     403: "a device key: commands need an operator key",
     404: "unknown unit or command",
     409: "the unit's latest state forbids this command (e.g. set_power on a unit in FAULT)",
-    422: "bad type, params, ttl_s, cursor, or an Idempotency-Key reused for another request",
+    422: "bad type, params or ttl_s, or an Idempotency-Key reused for another request",
     503: "message broker or database unavailable; nothing was created (Retry-After set)",
 }
 
@@ -72,7 +71,7 @@ def commands_router(settings: ControlSettings, publisher: CommandPublisher) -> A
         response_model=CommandPublic,
         responses={
             202: {"description": "created and (when `status` is `sent`) delivered to the broker"},
-            **_errors(401, 403, 404, 409, 422, 503),
+            **_errors(400, 401, 403, 404, 409, 422, 503),
         },
         summary="Send a command to a unit",
     )
@@ -92,8 +91,6 @@ def commands_router(settings: ControlSettings, publisher: CommandPublisher) -> A
     ) -> JSONResponse:
         ttl_s = body.ttl_s or settings.command_default_ttl_s
         try:
-            if ttl_s > settings.command_max_ttl_s:
-                raise Refused(422, f"ttl_s must be at most {settings.command_max_ttl_s}")
             command, created = await submit_command(
                 store=store,
                 publisher=publisher,
@@ -141,19 +138,17 @@ def commands_router(settings: ControlSettings, publisher: CommandPublisher) -> A
         _: Operator,
         store: Store,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        cursor: Annotated[str | None, Query(max_length=200)] = None,
+        cursor: Annotated[
+            int | None, Query(ge=1, description="`next_cursor` of the previous page")
+        ] = None,
         status: Status | None = None,
     ) -> CommandPage:
-        try:
-            before = decode_cursor(cursor) if cursor else None
-        except ValueError as error:
-            raise HTTPException(422, f"cursor: {error}") from None
         if await store.find_unit(unit_id) is None:
             raise HTTPException(404, f"unknown unit {unit_id!r}")
-        page = await store.list_unit_commands(unit_id, limit=limit, before=before, status=status)
+        page = await store.list_unit_commands(unit_id, limit=limit, before=cursor, status=status)
         return CommandPage(
             items=[CommandPublic.of(command) for command in page],
-            next_cursor=encode_cursor(page[-1]) if len(page) == limit else None,
+            next_cursor=page[-1].seq if len(page) == limit else None,
         )
 
     return router

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import uuid
 from datetime import datetime
 from typing import Any, Literal
@@ -25,6 +24,7 @@ Status = Literal["pending", "sent", "acknowledged", "completed", "rejected", "fa
 assert set(COMMAND_TYPES) == set(CommandTypeName.__args__)  # type: ignore[attr-defined]
 assert set(STATUSES) == set(Status.__args__)  # type: ignore[attr-defined]
 
+MAX_TTL_S = 3600  # a command older than an hour is a surprise, not an instruction
 PARAMS_HELP = (
     "set_mode: {mode: IDLE|CHARGING|DISCHARGING|STANDBY|MAINTENANCE}; "
     "set_power: {power_kw} within the unit's rated power (positive discharges); "
@@ -52,8 +52,8 @@ class CommandCreate(BaseModel):
     ttl_s: int | None = Field(
         default=None,
         ge=1,
-        description="seconds the unit has to receive it (default COMMAND_DEFAULT_TTL_S, "
-        "at most COMMAND_MAX_TTL_S)",
+        le=MAX_TTL_S,
+        description="seconds the unit has to receive it (default COMMAND_DEFAULT_TTL_S)",
     )
 
 
@@ -106,8 +106,8 @@ class CommandPage(BaseModel):
     """One page of a unit's commands, newest first."""
 
     items: list[CommandPublic]
-    next_cursor: str | None = Field(
-        description="pass as `cursor` for the next page; null at the end"
+    next_cursor: int | None = Field(
+        description="pass as `cursor` for the next page; null on the last page"
     )
 
 
@@ -115,22 +115,3 @@ class ErrorBody(BaseModel):
     """Every refusal: a message, or for 422 a list of {loc, msg}."""
 
     detail: str | list[dict[str, Any]]
-
-
-def encode_cursor(command: CommandRecord) -> str:
-    """An opaque cursor pointing just past `command`."""
-    raw = f"{command.created_at.isoformat()}|{command.command_id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    """The position a cursor points at (ValueError when it is not one of ours)."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created_at, command_id = raw.split("|")
-        moment = datetime.fromisoformat(created_at)
-        if moment.tzinfo is None:
-            raise ValueError("naive")
-        return moment, uuid.UUID(command_id)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ValueError("not a cursor from this API") from error

@@ -18,8 +18,7 @@ class ControlSettings(OperatorKeysMixin, BaseServiceSettings):
     # Known only to answer 403 (rather than 401) when a device key asks for a command.
     device_api_keys: Annotated[tuple[ApiKey, ...], NoDecode] = ()
     megapack_rated_power_kw: float = Field(default=1927.0, gt=0, le=100_000)
-    command_default_ttl_s: int = Field(default=30, ge=1, le=86_400)
-    command_max_ttl_s: int = Field(default=3600, ge=1, le=86_400)
+    command_default_ttl_s: int = Field(default=30, ge=1, le=3600)
     # An answer may still be on its way when a command's expiry passes: wait this long for it.
     command_expiry_grace_s: float = Field(default=1.0, ge=0, le=60)
     # An acknowledged command with no completion after this long is marked `failed`.

@@ -87,6 +87,7 @@ class CommandRecord:
     requested_by: str
     idempotency_key: str | None
     request_digest: str
+    seq: int
     status: str
     created_at: datetime
     expires_at: datetime
@@ -167,24 +168,17 @@ class CommandRepository:
         return None if row is None else CommandRecord.from_row(row)
 
     async def list_unit_commands(
-        self,
-        unit_id: str,
-        *,
-        limit: int,
-        before: tuple[datetime, uuid.UUID] | None = None,
-        status: str | None = None,
+        self, unit_id: str, *, limit: int, before: int | None = None, status: str | None = None
     ) -> list[CommandRecord]:
-        """A unit's commands, newest first, strictly older than the `before` cursor."""
+        """A unit's commands, newest first, created before the one numbered `before`."""
         rows = await self._pool.fetch(
             """SELECT * FROM commands
-               WHERE unit_id = $1
-                 AND ($2::timestamptz IS NULL OR (created_at, command_id) < ($2, $3::uuid))
-                 AND ($4::text IS NULL OR status = $4)
-               ORDER BY created_at DESC, command_id DESC
-               LIMIT $5""",
+               WHERE unit_id = $1 AND ($2::bigint IS NULL OR seq < $2)
+                 AND ($3::text IS NULL OR status = $3)
+               ORDER BY seq DESC
+               LIMIT $4""",
             unit_id,
-            before[0] if before else None,
-            before[1] if before else None,
+            before,
             status,
             limit,
         )

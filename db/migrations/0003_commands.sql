@@ -8,6 +8,7 @@ ALTER TABLE units ADD COLUMN IF NOT EXISTS rated_power_kw double precision
 -- allowed predecessors); each step keeps its own timestamp.
 CREATE TABLE IF NOT EXISTS commands (
     command_id       uuid        PRIMARY KEY,
+    seq              bigserial   NOT NULL,  -- creation order, the key of paging
     unit_id          text        NOT NULL,
     kind             text        NOT NULL CHECK (kind IN ('megapack', 'ev')),
     type             text        NOT NULL,
@@ -34,8 +35,7 @@ CREATE TABLE IF NOT EXISTS commands (
     updated_at       timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT commands_idempotency_key UNIQUE (requested_by, idempotency_key)
 );
-CREATE INDEX IF NOT EXISTS commands_unit_created_idx
-    ON commands (unit_id, created_at DESC, command_id DESC);
+CREATE INDEX IF NOT EXISTS commands_unit_seq_idx ON commands (unit_id, seq DESC);
 -- The sweeper and the re-publisher only look at open commands.
 CREATE INDEX IF NOT EXISTS commands_open_idx
     ON commands (expires_at) WHERE status IN ('pending', 'sent', 'acknowledged');

@@ -8,6 +8,7 @@ import asyncpg
 import httpx
 import pytest
 
+from tests.integration.test_schemathesis import fuzz
 from tests.support.readings import unique
 from tests.support.stack import DEVICE_SECRET, OPERATOR_SECRET, Service, free_port
 
@@ -194,7 +195,7 @@ async def test_a_units_commands_are_paged_newest_first(
         )
         created.append(answer.json()["command_id"])
     seen: list[str] = []
-    cursor = None
+    cursor: int | None = None
     while True:
         page = await ops.get(
             f"/v1/units/{unit}/commands",
@@ -209,6 +210,7 @@ async def test_a_units_commands_are_paged_newest_first(
     sent = await ops.get(f"/v1/units/{unit}/commands", params={"status": "completed"})
     assert sent.json()["items"] == []
     assert (await ops.get(f"/v1/units/{unit}/commands", params={"cursor": "zz"})).status_code == 422
+    assert (await ops.get(f"/v1/units/{unit}/commands", params={"cursor": 1})).json()["items"] == []
 
 
 async def test_health_readiness_metrics_and_documented_answers(ops: httpx.AsyncClient) -> None:
@@ -221,3 +223,8 @@ async def test_health_readiness_metrics_and_documented_answers(ops: httpx.AsyncC
     post = spec["paths"]["/v1/units/{unit_id}/commands"]["post"]
     assert set(post["responses"]) >= {"202", "401", "403", "404", "409", "422", "503"}
     assert set(spec["paths"]["/v1/commands/{command_id}"]["get"]["responses"]) >= {"200", "404"}
+
+
+@pytest.mark.timeout(90)
+def test_control_honours_its_openapi(control: Service) -> None:
+    fuzz(control.url, secret=OPERATOR_SECRET, max_examples=150)

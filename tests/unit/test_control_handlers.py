@@ -48,6 +48,7 @@ class FakeStore:
         }
         record = CommandRecord(
             **fields,
+            seq=len(self.commands) + 1,
             status="pending",
             created_at=now,
             expires_at=now + timedelta(seconds=new.ttl_s),
