@@ -118,6 +118,9 @@ class AnswerConsumer:
         self._apply = apply
         self._prefetch = prefetch
         self._retry_for_s = retry_for_s
+        # aio-pika runs each delivery in its own task; answers are applied one at a time, in
+        # the order they arrived (the lock is fair), so ACKNOWLEDGED never overtakes COMPLETED.
+        self._in_order = asyncio.Lock()
 
     async def run(self) -> None:
         """Wait for the broker, then consume (the robust channel resumes after reconnects)."""
@@ -134,6 +137,10 @@ class AnswerConsumer:
         log.info("consuming_answers", queue=self._broker.names.acks_queue)
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        async with self._in_order:
+            await self._handle(message)
+
+    async def _handle(self, message: AbstractIncomingMessage) -> None:
         answer = decode_answer(message.body)
         if answer is None:
             log.warning(
