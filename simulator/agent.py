@@ -1,0 +1,208 @@
+"""The unit agent's decisions: what a unit does with an operator command, and when it is done.
+
+No I/O here: `receive` turns a command into acks (and changes the unit), `progress` reports
+completion or failure of commands in progress after each simulation step.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from proto.megapack.v1 import commands_pb2
+from simulator.ev import HOME_CHARGER_KW, Ev
+from simulator.fleet import Fleet
+from simulator.megapack import OPERATING_MODES, Megapack
+
+Ack = commands_pb2.CommandAck
+ACKNOWLEDGED = commands_pb2.COMMAND_ACK_STATUS_ACKNOWLEDGED
+COMPLETED = commands_pb2.COMMAND_ACK_STATUS_COMPLETED
+REJECTED = commands_pb2.COMMAND_ACK_STATUS_REJECTED
+FAILED = commands_pb2.COMMAND_ACK_STATUS_FAILED
+REMEMBERED_COMMANDS = 100_000
+
+
+class Refusal(Exception):
+    """The unit will not do it; the message is the reason reported to the operator."""
+
+
+@dataclass(slots=True)
+class InProgress:
+    """A command whose effect is not visible yet."""
+
+    command: commands_pb2.Command
+    params: dict[str, Any]
+    deadline_ms: int
+
+
+class UnitAgent:
+    """Commands of the fleet's units: each executed at most once, never after it expired."""
+
+    def __init__(self, *, fleet: Fleet, agent_id: str, completion_timeout_s: float = 30.0) -> None:
+        self._fleet, self._agent_id = fleet, agent_id
+        self._timeout_ms = int(completion_timeout_s * 1000)
+        self._answered: OrderedDict[str, list[Ack]] = OrderedDict()
+        self._in_progress: dict[str, InProgress] = {}
+
+    def _ack(
+        self, command: commands_pb2.Command, status: int, now_ms: int, reason: str = ""
+    ) -> Ack:
+        ack = Ack(
+            command_id=command.command_id,
+            unit_id=command.unit_id,
+            status=status,  # type: ignore[arg-type]
+            reason=reason,
+            at_ms=now_ms,
+            agent_id=self._agent_id,
+        )
+        self._answered.setdefault(command.command_id, []).append(ack)
+        return ack
+
+    def receive(self, command: commands_pb2.Command, *, now_ms: int) -> list[Ack]:
+        """Answer one delivery; a repeated delivery gets the earlier answers, not a second run."""
+        earlier = self._answered.get(command.command_id)
+        if earlier is not None:
+            return list(earlier)
+        while len(self._answered) >= REMEMBERED_COMMANDS:
+            self._answered.popitem(last=False)
+        if command.expires_at_ms and now_ms > command.expires_at_ms:
+            return [self._ack(command, REJECTED, now_ms, "expired")]
+        try:
+            params = _params(command.params_json)
+            done = self._execute(command, params, now_ms)
+        except Refusal as refusal:
+            return [self._ack(command, REJECTED, now_ms, str(refusal))]
+        acks = [self._ack(command, ACKNOWLEDGED, now_ms)]
+        if done:
+            acks.append(self._ack(command, COMPLETED, now_ms))
+        else:
+            deadline = now_ms + self._timeout_ms
+            self._in_progress[command.command_id] = InProgress(command, params, deadline)
+        return acks
+
+    def progress(self, *, now_ms: int) -> list[Ack]:
+        """Completions (the effect shows) and failures (it did not in time) since the last step."""
+        acks: list[Ack] = []
+        for command_id, pending in list(self._in_progress.items()):
+            reached, why = self._reached(pending)
+            if reached:
+                acks.append(self._ack(pending.command, COMPLETED, now_ms))
+            elif now_ms > pending.deadline_ms:
+                reason = f"not reached within {self._timeout_ms // 1000} s: {why}"
+                acks.append(self._ack(pending.command, FAILED, now_ms, reason))
+            else:
+                continue
+            del self._in_progress[command_id]
+        return acks
+
+    def _execute(self, command: commands_pb2.Command, params: dict[str, Any], now_ms: int) -> bool:
+        """Change the unit; True when the effect is already complete."""
+        if command.kind == "megapack":
+            unit = self._fleet.megapacks.get(command.unit_id)
+            if unit is None:
+                raise Refusal(f"unknown unit {command.unit_id}")
+            return _megapack(unit, command.type, params)
+        if command.kind == "ev":
+            vehicle = self._fleet.evs.get(command.unit_id)
+            if vehicle is None:
+                raise Refusal(f"unknown vehicle {command.unit_id}")
+            return _ev(vehicle, command.type, params, now_ms)
+        raise Refusal(f"unknown unit kind {command.kind!r}")
+
+    def _reached(self, pending: InProgress) -> tuple[bool, str]:
+        command, params = pending.command, pending.params
+        if command.kind == "ev":
+            vehicle = self._fleet.evs[command.unit_id]
+            wanted = command.type == "start_charging"
+            return (vehicle.charging_state == "CHARGING") == wanted, vehicle.charging_state
+        unit = self._fleet.megapacks[command.unit_id]
+        if command.type == "set_power":
+            tolerance = max(1.0, 0.01 * unit.rated_power_kw)
+            reached = abs(unit.power_kw - params["power_kw"]) <= tolerance
+            return reached and unit.state != "FAULT", f"power {unit.power_kw:.0f} kW, {unit.state}"
+        if command.type == "set_mode":
+            return unit.state == params["mode"], f"unit is {unit.state}"
+        return unit.state != "FAULT", f"unit is {unit.state}"  # reset_fault
+
+
+def _params(params_json: str) -> dict[str, Any]:
+    try:
+        params = json.loads(params_json or "{}")
+    except json.JSONDecodeError:
+        raise Refusal("params are not valid JSON") from None
+    if not isinstance(params, dict):
+        raise Refusal("params must be a JSON object")
+    return params
+
+
+def _number(params: dict[str, Any], name: str) -> float:
+    value = params.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise Refusal(f"bad params: {name} must be a finite number")
+    return float(value)
+
+
+def _megapack(unit: Megapack, kind: str, params: dict[str, Any]) -> bool:
+    if kind == "reset_fault":
+        reason = unit.reset_fault()
+        if reason is not None:
+            raise Refusal(reason)
+        return False
+    if kind == "set_soc_limits":
+        low, high = _number(params, "min_percent"), _number(params, "max_percent")
+        if not 0 <= low < high <= 100:
+            raise Refusal("bad params: need 0 <= min_percent < max_percent <= 100")
+        unit.min_soc_percent, unit.max_soc_percent = low, high
+        return True
+    if kind not in ("set_mode", "set_power"):
+        raise Refusal(f"unknown command type {kind!r} for a megapack")
+    if unit.state == "FAULT":
+        raise Refusal(f"unit is in FAULT ({', '.join(unit.fault_codes)}); reset it first")
+    if unit.crew_on_site:
+        raise Refusal("a maintenance crew is working on the unit")
+    if kind == "set_power":
+        power = _number(params, "power_kw")
+        if abs(power) > unit.rated_power_kw:
+            raise Refusal(
+                f"power_kw {power:g} is beyond this unit's rated power ±{unit.rated_power_kw:g} kW"
+            )
+        mode = "DISCHARGING" if power > 0 else "CHARGING" if power < 0 else "IDLE"
+    else:
+        mode = str(params.get("mode"))
+        if mode not in OPERATING_MODES:
+            raise Refusal(f"bad params: mode must be one of {', '.join(OPERATING_MODES)}")
+        magnitude = max(abs(unit.setpoint_kw), unit.dispatch_fraction * unit.rated_power_kw)
+        power = {"DISCHARGING": magnitude, "CHARGING": -magnitude}.get(mode, 0.0)
+    if mode == "DISCHARGING" and unit.soc_percent <= unit.min_soc_percent:
+        raise Refusal(f"SOC {unit.soc_percent:.1f} % is at the lower limit")
+    if mode == "CHARGING" and unit.soc_percent >= unit.max_soc_percent:
+        raise Refusal(f"SOC {unit.soc_percent:.1f} % is at the upper limit")
+    unit.mode_override, unit.setpoint_kw = mode, power
+    return False
+
+
+def _ev(vehicle: Ev, kind: str, params: dict[str, Any], now_ms: int) -> bool:
+    if kind == "set_charge_limit":
+        limit = _number(params, "limit_percent")
+        if not 50 <= limit <= 100:
+            raise Refusal("bad params: limit_percent must be 50-100")
+        vehicle.charge_limit_percent = limit
+        return True
+    if kind == "start_charging":
+        if vehicle.charging_state == "CHARGING":
+            return True
+        if vehicle.charging_state == "FAULT":
+            raise Refusal("charger in FAULT")
+        if vehicle.soc_percent >= vehicle.charge_limit_percent:
+            raise Refusal(f"battery at its charge limit ({vehicle.charge_limit_percent:g} %)")
+        vehicle.start_charging(kw=HOME_CHARGER_KW)  # remote start at a destination charger
+        return False
+    if kind == "stop_charging":
+        if vehicle.charging_state not in ("CHARGING", "COMPLETE", "FAULT"):
+            raise Refusal("not charging")
+        vehicle.stop_charging(now_ms)
+        return False
+    raise Refusal(f"unknown command type {kind!r} for an ev")
