@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api_gateway import metrics
 from api_gateway.coalescer import Coalescer
@@ -70,7 +71,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(telemetry_router(settings, lanes, limiter))
     app.add_exception_handler(RequestError, _request_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
-    app.middleware("http")(_count_requests)
+    app.add_middleware(CountRequests)
     return app
 
 
@@ -82,9 +83,22 @@ async def _validation_error(_: Request, error: RequestValidationError) -> JSONRe
     return JSONResponse({"detail": str(error.errors())[:1000]}, status_code=422)
 
 
-async def _count_requests(request: Request, call_next):  # type: ignore[no-untyped-def]
-    response = await call_next(request)
-    path = request.url.path
-    if path.startswith("/v1/telemetry/"):
-        metrics.REQUESTS.labels(path.rsplit("/", 1)[-1], str(response.status_code)).inc()
-    return response
+class CountRequests:
+    """Count telemetry requests by kind and status: plain ASGI, no task or stream per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "") if scope["type"] == "http" else ""
+        if not path.startswith("/v1/telemetry/"):
+            await self.app(scope, receive, send)
+            return
+        kind = path.rsplit("/", 1)[-1]
+
+        async def counting_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                metrics.REQUESTS.labels(kind, str(message["status"])).inc()
+            await send(message)
+
+        await self.app(scope, receive, counting_send)

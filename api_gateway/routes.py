@@ -77,7 +77,7 @@ def telemetry_router(
     """The two telemetry endpoints, bound to their collaborators."""
     router = APIRouter(prefix="/v1/telemetry", tags=["telemetry"])
 
-    def device_key(
+    async def device_key(  # async: a plain def would cost a thread hand-off per request
         request: Request, presented: Annotated[str | None, Depends(api_key_header)]
     ) -> ApiKey:
         return authenticate(request, presented, keys=settings.device_api_keys)
