@@ -69,14 +69,17 @@ SELECT site_id, count(*) AS units,
            AS charging_mw,
        coalesce(sum(last_power_kw) FILTER (WHERE reporting AND last_power_kw > 0), 0) / 1000
            AS discharging_mw
-FROM (SELECT *, last_seen >= $2::timestamptz - make_interval(secs => $3::float8) AS reporting FROM units
+FROM (SELECT *, last_seen >= $2::timestamptz - make_interval(secs => $3::float8) AS reporting
+      FROM units
       WHERE kind = 'megapack' AND unit_id LIKE $1 || '%') mp
 GROUP BY site_id ORDER BY site_id
 """
 
 UNITS = """
 SELECT kind, count(*) AS total,
-       count(*) FILTER (WHERE last_seen >= $2::timestamptz - make_interval(secs => $3::float8)) AS reporting
+       count(*) FILTER (
+           WHERE last_seen >= $2::timestamptz - make_interval(secs => $3::float8)
+       ) AS reporting
 FROM units WHERE unit_id LIKE $1 || '%' GROUP BY kind
 """
 
@@ -86,7 +89,8 @@ SELECT count(*) AS total,
        count(*) FILTER (WHERE reporting AND u.last_state = 'CHARGING') AS charging,
        count(*) FILTER (WHERE u.last_soc_percent < $4) AS low_battery,
        count(*) FILTER (WHERE u.last_soc_percent < $5) AS critical_battery
-FROM (SELECT *, last_seen >= $2::timestamptz - make_interval(secs => $3::float8) AS reporting FROM units
+FROM (SELECT *, last_seen >= $2::timestamptz - make_interval(secs => $3::float8) AS reporting
+      FROM units
       WHERE kind = 'ev' AND unit_id LIKE $1 || '%') u
 LEFT JOIN LATERAL (
     SELECT e.speed_kmh FROM ev_telemetry e
@@ -108,7 +112,8 @@ SELECT unit_id, kind, coalesce(site_id, fleet_id) AS group_id, last_state, last_
        greatest(extract(epoch FROM $2::timestamptz - last_seen), 0)::float8 AS silent_s,
        last_seen < $2::timestamptz - make_interval(secs => $3::float8) AS stale
 FROM units WHERE unit_id LIKE $1 || '%'
-ORDER BY (last_state = 'FAULT') DESC, (last_seen < $2::timestamptz - make_interval(secs => $3::float8)) DESC,
+ORDER BY (last_state = 'FAULT') DESC,
+         (last_seen < $2::timestamptz - make_interval(secs => $3::float8)) DESC,
          last_soc_percent ASC, unit_id
 LIMIT $4
 """

@@ -1,7 +1,5 @@
 """The monitoring read API: summary, alerts, units and their telemetry (operator keys)."""
 
-from __future__ import annotations
-
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 

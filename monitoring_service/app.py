@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,6 +30,8 @@ from monitoring_service.settings import MonitoringSettings
 
 log = structlog.get_logger("monitoring_service")
 
+BROKER_WAIT_S = 3.0
+SHUTDOWN_WAIT_S = 10.0
 TRANSIENT = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, TimeoutError)
 
 
@@ -57,11 +61,18 @@ def create_app(settings: MonitoringSettings, *, console: Console | None = None) 
             content_type="application/json",
         )
 
+    in_flight: set[asyncio.Task[object]] = set()
+
     async def scheduled(monitor: Monitor) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            in_flight.add(task)
         try:
             await monitor.run_once()
         except Exception as error:  # the next interval tries again
             log.exception("monitoring_run_failed", error=f"{type(error).__name__}: {error}")
+        finally:
+            in_flight.discard(task)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -78,6 +89,8 @@ def create_app(settings: MonitoringSettings, *, console: Console | None = None) 
             on_report=lambda report: render(report, console=out),
         )
         await broker.start()
+        with contextlib.suppress(TimeoutError):  # the first report then has the queue figures
+            await broker.wait_connected(BROKER_WAIT_S)
         try:
             await monitor.seed()
         except TRANSIENT as error:
@@ -98,6 +111,8 @@ def create_app(settings: MonitoringSettings, *, console: Console | None = None) 
         log.info("monitoring_service_started", interval_s=settings.monitor_interval_s)
         yield
         scheduler.shutdown(wait=False)
+        if in_flight:  # let a run that started finish its transaction and its report
+            await asyncio.wait(in_flight, timeout=SHUTDOWN_WAIT_S)
         await broker.close()
         await pool.close()
 

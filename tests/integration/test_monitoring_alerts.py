@@ -1,0 +1,193 @@
+"""Alert episodes: one alert per episode, whatever restarts and concurrent instances do."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import aio_pika
+import asyncpg
+import pytest
+
+from common.broker import Broker
+from common.topology import Names, declare_exchange
+from db.monitoring_alerts import acknowledge
+from monitoring_service.alerting import evaluate_in_turn, publish_events
+from monitoring_service.app import declare_monitoring
+from monitoring_service.job import thresholds_from
+from tests.integration.test_monitoring_report import add_ev, add_megapack, report_settings
+
+RULE = "ev_battery_over_temp"
+
+
+@pytest.fixture
+async def alerts_feed(
+    amqp_url: str, amqp_prefix: str
+) -> AsyncIterator[tuple[Broker, asyncio.Queue[dict[str, object]]]]:
+    """A broker on this run's prefix and every alert event published on it, decoded."""
+    broker = Broker(amqp_url, Names(amqp_prefix), declare=declare_monitoring)
+    await broker.start()
+    await broker.wait_connected(10)
+    channel = broker.channel
+    exchange = await declare_exchange(channel, broker.names.alerts)
+    queue = await channel.declare_queue(exclusive=True)
+    await queue.bind(exchange, routing_key="alert.#")
+    events: asyncio.Queue[dict[str, object]] = asyncio.Queue()
+
+    async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        async with message.process():
+            event = json.loads(message.body)
+            event["routing_key"] = message.routing_key
+            await events.put(event)
+
+    await queue.consume(on_message)
+    yield broker, events
+    await broker.close()
+
+
+async def _publish_all(pool: asyncpg.Pool, broker: Broker) -> None:
+    async def publish(*, routing_key: str, body: bytes, message_id: str) -> None:
+        await broker.publish(broker.names.alerts, routing_key, body, message_id=message_id)
+
+    await publish_events(pool=pool, publish=publish)
+
+
+async def _events_for(
+    events: asyncio.Queue[dict[str, object]], unit_id: str, count: int
+) -> list[dict[str, object]]:
+    """The next `count` events of one unit (others are skipped)."""
+    found: list[dict[str, object]] = []
+    while len(found) < count:
+        event = await asyncio.wait_for(events.get(), 10)
+        if event["unit_id"] == unit_id:
+            found.append(event)
+    return found
+
+
+async def _alerts(db: asyncpg.Connection, unit_id: str) -> list[asyncpg.Record]:
+    return await db.fetch("SELECT * FROM alerts WHERE unit_id = $1 ORDER BY alert_id", unit_id)
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    created = await asyncpg.create_pool(database_url, min_size=1, max_size=3)
+    assert created is not None
+    yield created
+    await created.close()
+
+
+async def test_an_over_temperature_episode_raises_once_and_clears_once(
+    db: asyncpg.Connection,
+    pool: asyncpg.Pool,
+    alerts_feed: tuple[Broker, asyncio.Queue[dict[str, object]]],
+) -> None:
+    broker, events = alerts_feed
+    prefix = f"ALT{uuid.uuid4().hex[:8]}-"
+    vehicle = f"{prefix}EV"
+    thresholds = thresholds_from(report_settings())
+    start = datetime.now(UTC) - timedelta(seconds=10)
+    temperatures = [40, 58.5, 61, 59, 62, 45, 44]
+    for second, temperature in enumerate(temperatures):
+        await add_ev(
+            db, vehicle_id=vehicle, fleet_id="F", at=start + timedelta(seconds=second),
+            soc=70, temperature_c=temperature,
+        )  # fmt: skip
+        now = start + timedelta(seconds=second, milliseconds=500)
+        changes = await evaluate_in_turn(
+            pool=pool, thresholds=thresholds, now=now, unit_prefix=prefix
+        )
+        assert changes is not None
+        await _publish_all(pool, broker)
+
+    rows = await _alerts(db, vehicle)
+    assert [(row["rule"], row["state"]) for row in rows] == [(RULE, "cleared")]
+    assert rows[0]["value"] == 58.5
+    assert rows[0]["severity"] == "critical"
+    raised, cleared = await _events_for(events, vehicle, 2)
+    assert (raised["event"], raised["routing_key"]) == ("raised", f"alert.raised.{RULE}")
+    assert (cleared["event"], cleared["routing_key"]) == ("cleared", f"alert.cleared.{RULE}")
+    assert raised["alert_id"] == cleared["alert_id"] == rows[0]["alert_id"]
+    with pytest.raises(TimeoutError):  # nothing else about this vehicle
+        await asyncio.wait_for(_events_for(events, vehicle, 1), 1)
+
+
+async def test_a_restart_mid_episode_keeps_one_alert(
+    db: asyncpg.Connection, database_url: str
+) -> None:
+    unit = f"RST{uuid.uuid4().hex[:8]}-MP"
+    thresholds = thresholds_from(report_settings())
+    now = datetime.now(UTC)
+    await add_megapack(db, unit_id=unit, site_id="S", at=now - timedelta(seconds=2), soc=50,
+                       temperature_c=47)  # fmt: skip
+    for _ in range(2):  # each pass is a fresh process: nothing carried over but the database
+        fresh = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+        assert fresh is not None
+        try:
+            await evaluate_in_turn(pool=fresh, thresholds=thresholds, now=now, unit_prefix=unit)
+        finally:
+            await fresh.close()
+    rows = await _alerts(db, unit)
+    assert [(row["rule"], row["state"]) for row in rows] == [("megapack_temp_high", "active")]
+    events = await db.fetchval(
+        "SELECT count(*) FROM alert_events WHERE alert_id = $1", rows[0]["alert_id"]
+    )
+    assert events == 1
+
+
+async def test_two_instances_evaluating_together_raise_one_alert(
+    db: asyncpg.Connection, database_url: str
+) -> None:
+    unit = f"TWO{uuid.uuid4().hex[:8]}-MP"
+    thresholds = thresholds_from(report_settings())
+    now = datetime.now(UTC)
+    await add_megapack(db, unit_id=unit, site_id="S", at=now, soc=5, state="FAULT",
+                       codes=["BMS_COMM"])  # fmt: skip
+    pools = [await asyncpg.create_pool(database_url, min_size=1, max_size=1) for _ in range(2)]
+    try:
+        results = await asyncio.gather(
+            *(evaluate_in_turn(pool=p, thresholds=thresholds, now=now, unit_prefix=unit)
+              for p in pools if p is not None)
+        )  # fmt: skip
+    finally:
+        for p in pools:
+            assert p is not None
+            await p.close()
+    raised = sum(len(result.raised) for result in results if result is not None)
+    rows = await _alerts(db, unit)
+    assert sorted(row["rule"] for row in rows) == ["megapack_fault", "megapack_low_soc"]
+    assert raised == 2
+    fault = next(row for row in rows if row["rule"] == "megapack_fault")
+    assert list(fault["fault_codes"]) == ["BMS_COMM"]
+
+
+async def test_the_database_refuses_a_second_open_alert(db: asyncpg.Connection) -> None:
+    unit = f"UNQ{uuid.uuid4().hex[:8]}"
+    insert = (
+        "INSERT INTO alerts (rule, unit_id, kind, severity, message) "
+        "VALUES ('unit_stale', $1, 'ev', 'warning', 'silent')"
+    )
+    await db.execute(insert, unit)
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await db.execute(insert, unit)
+    await db.execute("UPDATE alerts SET state = 'cleared' WHERE unit_id = $1", unit)
+    await db.execute(insert, unit)  # a new episode may start once the last one is cleared
+    assert await db.fetchval("SELECT count(*) FROM alerts WHERE unit_id = $1", unit) == 2
+
+
+async def test_acknowledging_moves_an_active_alert_once(db: asyncpg.Connection) -> None:
+    unit = f"ACK{uuid.uuid4().hex[:8]}"
+    alert_id = await db.fetchval(
+        "INSERT INTO alerts (rule, unit_id, kind, severity, message) "
+        "VALUES ('unit_stale', $1, 'ev', 'warning', 'silent') RETURNING alert_id",
+        unit,
+    )
+    assert await acknowledge(db, alert_id=alert_id, by="ops") == "acknowledged"
+    assert await acknowledge(db, alert_id=alert_id, by="other") == "acknowledged"
+    row = await db.fetchrow("SELECT * FROM alerts WHERE alert_id = $1", alert_id)
+    assert row is not None
+    assert row["acknowledged_by"] == "ops"
+    assert row["acknowledged_at"] is not None
+    assert await acknowledge(db, alert_id=2**62, by="ops") is None

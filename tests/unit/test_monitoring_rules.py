@@ -1,0 +1,146 @@
+"""Pure logic of the monitoring service: alert episodes, gateway rates, slots, settings."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from common.settings import load_settings
+from monitoring_service.figures import GatewaySample
+from monitoring_service.job import thresholds_from
+from monitoring_service.probes import gateway_rates, parse_requests
+from monitoring_service.report import slot_start
+from monitoring_service.rules import RULE_NAMES, Condition, OpenAlert, episodes, routing_key
+from monitoring_service.settings import MonitoringSettings, ReportSettings
+
+
+def condition(rule: str, unit_id: str, **fields: object) -> Condition:
+    values: dict[str, object] = {
+        "kind": "megapack",
+        "site_id": "SITE-01",
+        "fleet_id": None,
+        "value": 50.0,
+        "threshold": 45.0,
+        **fields,
+    }
+    return Condition(rule=rule, unit_id=unit_id, **values)  # type: ignore[arg-type]
+
+
+def test_a_condition_starting_raises_and_one_ending_clears() -> None:
+    holding = [condition("megapack_temp_high", "MP-1"), condition("megapack_fault", "MP-2")]
+    open_alerts = [
+        OpenAlert(alert_id=7, rule="megapack_temp_high", unit_id="MP-1"),
+        OpenAlert(alert_id=8, rule="megapack_low_soc", unit_id="MP-1"),
+    ]
+    to_raise, to_clear = episodes(holding, open_alerts)
+    assert [(c.rule, c.unit_id) for c in to_raise] == [("megapack_fault", "MP-2")]
+    assert [a.alert_id for a in to_clear] == [8]
+
+
+def test_a_condition_that_keeps_holding_changes_nothing() -> None:
+    holding = [condition("ev_battery_over_temp", "EV-1", kind="ev")]
+    opened = [OpenAlert(alert_id=1, rule="ev_battery_over_temp", unit_id="EV-1")]
+    assert episodes(holding, opened) == ([], [])
+    assert episodes([], []) == ([], [])
+
+
+def test_the_same_rule_on_another_unit_is_another_episode() -> None:
+    opened = [OpenAlert(alert_id=1, rule="unit_stale", unit_id="EV-1")]
+    to_raise, to_clear = episodes([condition("unit_stale", "EV-2")], opened)
+    assert [c.unit_id for c in to_raise] == ["EV-2"]
+    assert [a.unit_id for a in to_clear] == ["EV-1"]
+
+
+def test_messages_severity_and_routing_keys() -> None:
+    fault = condition("megapack_fault", "MP-9", value=None, fault_codes=("CELL_OVERTEMP", "X"))
+    assert fault.severity == "critical"
+    assert fault.message == "MP-9: in FAULT (CELL_OVERTEMP, X)"
+    tires = condition("ev_tire_pressure_low", "EV-3", value=28.04, threshold=30.5)
+    assert tires.severity == "warning"
+    assert tires.message == "EV-3: tire pressure 28.0 psi < 30.5"
+    assert routing_key("raised", "megapack_fault") == "alert.raised.megapack_fault"
+
+
+EXPOSITION = """# HELP gateway_requests_total Telemetry requests by kind and HTTP status
+# TYPE gateway_requests_total counter
+gateway_requests_total{kind="megapack",status="202"} 100.0
+gateway_requests_total{kind="megapack",status="401"} 3.0
+gateway_requests_total{kind="ev",status="422"} 1.0
+gateway_requests_created{kind="megapack",status="202"} 1.7e9
+# TYPE gateway_readings_accepted_total counter
+gateway_readings_accepted_total{kind="megapack"} 5000.0
+"""
+
+
+def sample(at_s: float, requests: dict[str, float]) -> GatewaySample:
+    return GatewaySample(
+        scraped_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=at_s), requests=requests
+    )
+
+
+def test_request_counters_are_parsed_by_kind_and_status() -> None:
+    assert parse_requests(EXPOSITION) == {
+        "megapack|202": 100.0,
+        "megapack|401": 3.0,
+        "ev|422": 1.0,
+    }
+    assert parse_requests("") == {}
+
+
+def test_rates_are_the_counter_differences_over_the_elapsed_time() -> None:
+    before = sample(0, {"megapack|202": 100, "megapack|401": 3})
+    after = sample(10, {"megapack|202": 150, "megapack|401": 5, "ev|503": 4})
+    rates = gateway_rates(before, after)
+    assert rates is not None
+    assert rates.requests_per_s == pytest.approx((50 + 2 + 4) / 10)
+    assert rates.rejections == {"401": 2, "503": 4}
+    assert rates.rejections_per_s == pytest.approx(0.6)
+
+
+def test_a_gateway_restart_counts_from_zero_and_no_time_gives_no_rate() -> None:
+    before = sample(0, {"megapack|202": 1000, "megapack|429": 9})
+    after = sample(5, {"megapack|202": 20, "megapack|429": 9})
+    rates = gateway_rates(before, after)
+    assert rates is not None
+    assert rates.requests_per_s == pytest.approx(20 / 5)
+    assert rates.rejections == {}
+    assert gateway_rates(after, after) is None
+
+
+def test_every_instance_computes_the_same_slot() -> None:
+    base = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+    assert slot_start(base + timedelta(seconds=3), 10) == base
+    assert slot_start(base + timedelta(seconds=9.999), 10) == base
+    assert slot_start(base + timedelta(seconds=10), 10) == base + timedelta(seconds=10)
+    assert slot_start(base + timedelta(seconds=1.7), 0.5) == base + timedelta(seconds=1.5)
+
+
+def test_disabled_rules_are_left_out_and_unknown_ones_refused(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ALERT_RULES_DISABLED", "unit_stale, ev_tire_pressure_low")
+    thresholds = thresholds_from(ReportSettings())
+    assert "unit_stale" not in thresholds.enabled
+    assert len(thresholds.enabled) == len(RULE_NAMES) - 2
+    monkeypatch.setenv("ALERT_RULES_DISABLED", "no_such_rule")
+    with pytest.raises(SystemExit) as exit_info:
+        load_settings(ReportSettings, "monitoring_service")
+    assert exit_info.value.code == 2
+    line = capsys.readouterr().err.strip()
+    assert line.startswith("monitoring_service: invalid configuration: ALERT_RULES_DISABLED")
+    assert "no_such_rule" in line
+
+
+def test_the_service_needs_operator_keys(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("OPERATOR_API_KEYS", raising=False)
+    with pytest.raises(SystemExit):
+        load_settings(MonitoringSettings, "monitoring_service")
+    assert "OPERATOR_API_KEYS is required" in capsys.readouterr().err
+    monkeypatch.setenv("OPERATOR_API_KEYS", "ops:long-enough-secret")
+    monkeypatch.setenv("MONITOR_INTERVAL_S", "0")
+    with pytest.raises(SystemExit):
+        load_settings(MonitoringSettings, "monitoring_service")
+    assert "MONITOR_INTERVAL_S" in capsys.readouterr().err
