@@ -50,8 +50,13 @@ Store = Callable[[list[MegapackRow], list[EvRow]], Awaitable[tuple[int, int]]]
 @dataclass(slots=True)
 class _Item:
     delivery: Delivery
-    envelope: pb.TelemetryEnvelope
-    readings: int
+    megapack: list[MegapackRow]
+    ev: list[EvRow]
+    received_at_us: list[int]
+
+    @property
+    def readings(self) -> int:
+        return len(self.megapack) + len(self.ev)
 
 
 class Batcher:
@@ -72,15 +77,16 @@ class Batcher:
         self.flushes = 0
 
     async def add(self, delivery: Delivery) -> None:
-        """Take one delivery (the consumer callback)."""
+        """Take one delivery (the consumer callback); rows are built now, while a flush waits."""
         try:
             envelope = pb.TelemetryEnvelope.FromString(delivery.body)
-        except (DecodeError, RuntimeError) as error:
-            await self._dead_letter(delivery, f"undecodable: {error}")
+            megapack, ev = envelope_rows([envelope])
+        except (DecodeError, RuntimeError, KeyError) as error:
+            await self._dead_letter(delivery, f"undecodable: {error!r}")
             return
-        readings = sum(len(batch.megapack) + len(batch.ev) for batch in envelope.batches)
-        self._items.append(_Item(delivery, envelope, readings))
-        self._readings += readings
+        item = _Item(delivery, megapack, ev, [batch.received_at_us for batch in envelope.batches])
+        self._items.append(item)
+        self._readings += item.readings
         self._has_items.set()
         if self._readings >= self._max_readings:
             self._full.set()
@@ -110,7 +116,11 @@ class Batcher:
         if not items:
             return
         started = time.perf_counter()
-        megapack, ev = envelope_rows(item.envelope for item in items)
+        megapack: list[MegapackRow] = []
+        ev: list[EvRow] = []
+        for item in items:
+            megapack.extend(item.megapack)
+            ev.extend(item.ev)
         try:
             stored = await self._store_retrying(megapack, ev)
         except RejectedRowsError:
@@ -137,7 +147,7 @@ class Batcher:
 
     async def _store_one_by_one(self, items: list[_Item]) -> None:
         for item in items:
-            megapack, ev = envelope_rows([item.envelope])
+            megapack, ev = item.megapack, item.ev
             try:
                 stored = await self._store_retrying(megapack, ev)
             except RejectedRowsError as error:
@@ -157,8 +167,8 @@ class Batcher:
     def _observe_lag(items: list[_Item]) -> None:
         now_us = time.time_ns() // 1000
         for item in items:
-            for batch in item.envelope.batches:
-                metrics.LAG_SECONDS.observe(max(0, now_us - batch.received_at_us) / 1e6)
+            for received_at_us in item.received_at_us:
+                metrics.LAG_SECONDS.observe(max(0, now_us - received_at_us) / 1e6)
 
     @staticmethod
     async def _dead_letter(delivery: Delivery, reason: str) -> None:
