@@ -18,6 +18,8 @@ Interface (kept stable; other services' tests rely on it). Every variable is als
   SIM_AGENT (true)      --no-agent          telemetry only, no command agent
   SIM_FAULTED_UNITS     --sim-faulted-units MP-0001,MP-0003 start in FAULT (INVERTER_FAULT)
                                             and stay there until reset_fault
+  SIM_ID_PREFIX ("")    --sim-id-prefix     prepended to unit and vehicle ids (tests sharing
+                                            one database: t1-MP-0001)
 
 The unit agent binds `<kind>.<unit_id>` of every unit to its quorum queue on the `commands`
 exchange and answers on `command_acks` (ACKNOWLEDGED, then COMPLETED or FAILED; REJECTED
@@ -58,6 +60,7 @@ FLAGS = (
     ("telemetry_interval_s", float), ("sim_duration_s", float), ("sim_seed", int),
     ("fault_rate", float), ("gateway_url", str), ("device_api_key", str),
     ("telemetry_format", str), ("sim_agent_id", str), ("sim_faulted_units", str),
+    ("sim_id_prefix", str),
     ("max_batch_readings", int), ("buffer_intervals", int), ("stats_interval_s", float),
 )  # fmt: skip
 
@@ -92,6 +95,7 @@ async def run(settings: SimulatorSettings) -> None:
         seed=seed,
         fault_rate_per_h=settings.fault_rate,
         faulted_units=settings.sim_faulted_units,
+        id_prefix=settings.sim_id_prefix,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -134,13 +134,12 @@ class Ev:
         self.odometer_km += distance_km
         consumption_kwh = distance_km * (0.13 + 0.000012 * speed * speed) + 0.5 * dt_s / 3600.0
         self.soc_percent = max(0.0, self.soc_percent - consumption_kwh / self.battery_kwh * 100.0)
-        if self.soc_percent < LOW_SOC_PERCENT + (0 if not self.charge_hold else -10):
+        threshold = LOW_SOC_PERCENT - (10.0 if self.charge_hold else 0.0)
+        if self.activity == "DRIVING" and self.soc_percent < threshold:
             self._head_to_charger()
         return consumption_kwh * 3600.0 / dt_s if dt_s > 0 else 0.0
 
     def _head_to_charger(self) -> None:
-        if self.activity == "TO_CHARGER":
-            return
         nearest = min(
             self.city.chargers,
             key=lambda c: (c[0] - self.latitude) ** 2 + (c[1] - self.longitude) ** 2,

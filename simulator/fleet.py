@@ -55,6 +55,7 @@ class Fleet:
         seed: int,
         fault_rate_per_h: float,
         faulted_units: tuple[str, ...] = (),
+        id_prefix: str = "",
     ) -> None:
         self.rng = random.Random(seed)
         self.fault_rate_per_h = fault_rate_per_h
@@ -67,7 +68,7 @@ class Fleet:
         for index in range(megapack_count):
             site = self.sites[index * site_count // max(megapack_count, 1)]
             unit = Megapack(
-                unit_id=f"MP-{index + 1:04d}",
+                unit_id=f"{id_prefix}MP-{index + 1:04d}",
                 site_id=site.site_id,
                 model=MEGAPACK_2H if rng.random() < 0.6 else MEGAPACK_4H,
                 soc_percent=rng.uniform(25.0, 80.0),
@@ -83,7 +84,7 @@ class Fleet:
         for index in range(ev_count):
             fleet = index * fleet_count // max(ev_count, 1)
             vehicle = Ev(
-                vehicle_id=f"EV-{index + 1:04d}",
+                vehicle_id=f"{id_prefix}EV-{index + 1:04d}",
                 fleet_id=self.fleet_ids[fleet],
                 city=CITIES[fleet % len(CITIES)],
                 rng=rng,

@@ -67,13 +67,13 @@ def time_of_use(hour: float) -> float:
     """Dispatch signal of a daily price curve: -1 charge hard (cheap), +1 discharge (peak)."""
     hour %= 24.0
     if hour < 5.0:
-        return -0.6  # night: cheap
+        return -0.2  # night: cheap
     if 7.0 <= hour < 9.0:
-        return 0.5  # morning peak
+        return 0.3  # morning peak
     if 10.5 <= hour < 15.0:
-        return -1.0  # solar midday: cheapest
+        return -0.35  # solar midday: cheapest
     if 17.0 <= hour < 21.0:
-        return 1.0  # evening peak
+        return 0.5  # evening peak: most expensive
     return 0.0
 
 

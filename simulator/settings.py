@@ -29,6 +29,7 @@ class SimulatorSettings(BaseServiceSettings):
     stats_interval_s: float = Field(default=5.0, gt=0)
     sim_agent_id: str = Field(default="sim", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     sim_agent: bool = True
+    sim_id_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9_.-]{0,24}$")
     sim_faulted_units: Annotated[tuple[str, ...], NoDecode] = ()
 
     @field_validator("sim_faulted_units", mode="before")
