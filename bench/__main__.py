@@ -112,6 +112,7 @@ async def main_async(options: Options, console: Console) -> dict[str, Any]:
         "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "wall_s": round(time.time() - started, 1),
     }  # fmt: skip
+    results["run_id"] = stack.run_id
     results["options"] = {k: v for k, v in vars(options).items() if k not in ("json_path",)}
     return results
 
