@@ -17,15 +17,27 @@ NOW_MS = 1_767_225_600_000 + 19 * 3_600_000  # the evening peak: dispatch discha
 
 
 def setup() -> tuple[Fleet, UnitAgent]:
-    fleet = Fleet(megapack_count=3, ev_count=2, site_count=1, fleet_count=1, seed=1,
-                  fault_rate_per_h=0.0, faulted_units=("MP-0002",))  # fmt: skip
+    fleet = Fleet(
+        megapack_count=3,
+        ev_count=2,
+        site_count=1,
+        fleet_count=1,
+        seed=1,
+        fault_rate_per_h=0.0,
+        faulted_units=("MP-0002",),
+    )
     fleet.sites[0].utc_offset_h = 0.0
     fleet.step(NOW_MS)
     return fleet, UnitAgent(fleet=fleet, agent_id="sim-test", completion_timeout_s=10)
 
 
-def command(unit_id: str, type_: str, params: dict[str, Any] | None = None, *,
-            expires_at_ms: int = NOW_MS + 30_000) -> commands_pb2.Command:  # fmt: skip
+def command(
+    unit_id: str,
+    type_: str,
+    params: dict[str, Any] | None = None,
+    *,
+    expires_at_ms: int = NOW_MS + 30_000,
+) -> commands_pb2.Command:
     return commands_pb2.Command(
         command_id=str(uuid.uuid4()),
         unit_id=unit_id,
@@ -45,9 +57,11 @@ def statuses(acks: list[commands_pb2.CommandAck]) -> list[int]:
 def test_an_expired_command_is_rejected_and_never_executed() -> None:
     fleet, agent = setup()
     unit = fleet.megapacks["MP-0001"]
-    acks = agent.receive(command("MP-0001", "set_power", {"power_kw": -400}, expires_at_ms=NOW_MS - 1),
-                         now_ms=NOW_MS)  # fmt: skip
-    assert statuses(acks) == [REJECTED] and acks[0].reason == "expired"
+    acks = agent.receive(
+        command("MP-0001", "set_power", {"power_kw": -400}, expires_at_ms=NOW_MS - 1), now_ms=NOW_MS
+    )
+    assert statuses(acks) == [REJECTED]
+    assert acks[0].reason == "expired"
     assert unit.mode_override is None
     fleet.step(NOW_MS + 1_000)
     assert unit.power_kw >= 0  # still following dispatch, which discharges now
@@ -61,10 +75,13 @@ def test_set_power_is_acknowledged_then_completed_when_the_setpoint_is_reached()
     fleet.step(NOW_MS + 1_000)
     fleet.step(NOW_MS + 2_000)
     done = agent.progress(now_ms=NOW_MS + 2_000)
-    assert statuses(done) == [COMPLETED] and done[0].command_id == sent.command_id
-    assert unit.power_kw == pytest.approx(-500, abs=1) and unit.state == "CHARGING"
+    assert statuses(done) == [COMPLETED]
+    assert done[0].command_id == sent.command_id
+    assert unit.power_kw == pytest.approx(-500, abs=1)
+    assert unit.state == "CHARGING"
     reading = fleet.step(NOW_MS + 3_000).sites["SITE-01"][0]
-    assert reading["state"] == "CHARGING" and reading["power_kw"] == pytest.approx(-500, abs=1)
+    assert reading["state"] == "CHARGING"
+    assert reading["power_kw"] == pytest.approx(-500, abs=1)
 
 
 def test_a_command_delivered_twice_runs_once_and_gets_the_same_answers() -> None:
@@ -111,7 +128,8 @@ def test_rated_power_is_the_units_own() -> None:
     small = fleet.megapacks["MP-0001"]
     small.model = MEGAPACK_4H
     acks = agent.receive(command(small.unit_id, "set_power", {"power_kw": 1_500}), now_ms=NOW_MS)
-    assert statuses(acks) == [REJECTED] and "979" in acks[0].reason
+    assert statuses(acks) == [REJECTED]
+    assert "979" in acks[0].reason
 
 
 def test_reset_fault_clears_the_fault_and_completes() -> None:
@@ -120,7 +138,8 @@ def test_reset_fault_clears_the_fault_and_completes() -> None:
         ACKNOWLEDGED
     ]
     reading = fleet.step(NOW_MS + 1_000).sites["SITE-01"][1]
-    assert reading["state"] != "FAULT" and reading["fault_codes"] == []
+    assert reading["state"] != "FAULT"
+    assert reading["fault_codes"] == []
     assert statuses(agent.progress(now_ms=NOW_MS + 1_000)) == [COMPLETED]
 
 
@@ -131,7 +150,8 @@ def test_set_mode_discharging_shows_in_telemetry_and_completes() -> None:
     agent.progress(now_ms=NOW_MS + 1_000)
     agent.receive(command("MP-0001", "set_mode", {"mode": "DISCHARGING"}), now_ms=NOW_MS + 1_000)
     reading = fleet.step(NOW_MS + 2_000).sites["SITE-01"][0]
-    assert reading["state"] == "DISCHARGING" and reading["power_kw"] > 0
+    assert reading["state"] == "DISCHARGING"
+    assert reading["power_kw"] > 0
     assert statuses(agent.progress(now_ms=NOW_MS + 2_000)) == [COMPLETED]
 
 
@@ -148,7 +168,8 @@ def test_soc_limits_apply_at_once_and_ev_commands_take_effect() -> None:
         ACKNOWLEDGED
     ]
     reading = fleet.step(NOW_MS + 1_000).fleets["FLEET-01"][1]
-    assert reading["charging_state"] == "CHARGING" and reading["charge_power_kw"] > 0
+    assert reading["charging_state"] == "CHARGING"
+    assert reading["charge_power_kw"] > 0
     assert statuses(agent.progress(now_ms=NOW_MS + 1_000)) == [COMPLETED]
     agent.receive(command("EV-0002", "stop_charging"), now_ms=NOW_MS + 1_000)
     fleet.step(NOW_MS + 2_000)

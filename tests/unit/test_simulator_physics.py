@@ -75,8 +75,9 @@ def test_soc_stays_inside_the_limits_and_charging_stops_at_the_upper_one() -> No
 
 
 def test_time_of_use_charges_at_midday_and_discharges_at_the_evening_peak() -> None:
-    fleet = Fleet(megapack_count=40, ev_count=0, site_count=1, fleet_count=1, seed=3,
-                  fault_rate_per_h=0.0)  # fmt: skip
+    fleet = Fleet(
+        megapack_count=40, ev_count=0, site_count=1, fleet_count=1, seed=3, fault_rate_per_h=0.0
+    )
     fleet.sites[0].utc_offset_h = 0.0
     power: dict[int, float] = {}
     day_start = NOON_MS - 12 * 3_600_000
@@ -108,7 +109,8 @@ def test_temperature_settles_with_cooling_and_trips_without_it() -> None:
         if hot.faulted:
             break
     assert hot.temperature_c >= OVER_TEMPERATURE_C
-    assert hot.state == "FAULT" and "OVER_TEMPERATURE" in hot.fault_codes
+    assert hot.state == "FAULT"
+    assert "OVER_TEMPERATURE" in hot.fault_codes
     assert hot.power_kw == 0.0
 
     idle = unit(temp=40.0)
@@ -125,7 +127,8 @@ def test_a_fault_stays_until_maintenance_which_brings_the_unit_back() -> None:
     crew_ms = mp.maintenance_at_ms
     for t in range(NOON_MS, crew_ms, 60_000):
         mp.step(dt_s=60, now_ms=t, hour=12, ambient_c=20)
-        assert mp.state == "FAULT" and mp.power_kw == 0.0
+        assert mp.state == "FAULT"
+        assert mp.power_kw == 0.0
     seen = []
     for t in range(crew_ms, crew_ms + 2 * 3_600_000, 30_000):
         mp.step(dt_s=30, now_ms=t, hour=12, ambient_c=20)
@@ -144,33 +147,38 @@ def test_reset_clears_a_fault_only_when_the_unit_is_faulted_and_cool() -> None:
     assert "above" in str(mp.reset_fault())
     mp.temperature_c = 30.0
     assert mp.reset_fault() is None
-    assert mp.state == "IDLE" and mp.fault_codes == []
+    assert mp.state == "IDLE"
+    assert mp.fault_codes == []
 
 
 def test_fault_rate_zero_never_faults_and_a_high_rate_does() -> None:
-    quiet = Fleet(megapack_count=50, ev_count=20, site_count=2, fleet_count=1, seed=5,
-                  fault_rate_per_h=0.0)  # fmt: skip
+    quiet = Fleet(
+        megapack_count=50, ev_count=20, site_count=2, fleet_count=1, seed=5, fault_rate_per_h=0.0
+    )
     for step in range(200):
         emission = quiet.step(NOON_MS + step * 60_000, default_dt_s=60)
         assert emission.count == 70
         assert all(not r["fault_codes"] for r in emission.sites["SITE-01"])
     assert not any(u.faulted for u in quiet.megapacks.values())
-    noisy = Fleet(megapack_count=50, ev_count=0, site_count=1, fleet_count=1, seed=5,
-                  fault_rate_per_h=2.0)  # fmt: skip
+    noisy = Fleet(
+        megapack_count=50, ev_count=0, site_count=1, fleet_count=1, seed=5, fault_rate_per_h=2.0
+    )
     codes: set[str] = set()
     silent = 0
     for step in range(60):
         emission = noisy.step(NOON_MS + step * 60_000, default_dt_s=60)
         silent = max(silent, 50 - emission.count)
         codes.update(c for r in emission.sites["SITE-01"] for c in r["fault_codes"])
-    assert codes and codes <= set(FAULT_CODES) | {"OVER_TEMPERATURE"}
+    assert codes
+    assert codes <= set(FAULT_CODES) | {"OVER_TEMPERATURE"}
     assert any(u.faulted for u in noisy.megapacks.values())
     assert silent > 0  # COMMUNICATION_LOSS: some units stopped reporting for a while
 
 
 def test_lost_communication_stops_reports_then_they_come_back_with_the_code() -> None:
-    fleet = Fleet(megapack_count=1, ev_count=0, site_count=1, fleet_count=1, seed=1,
-                  fault_rate_per_h=0.0)  # fmt: skip
+    fleet = Fleet(
+        megapack_count=1, ev_count=0, site_count=1, fleet_count=1, seed=1, fault_rate_per_h=0.0
+    )
     mp = fleet.megapacks["MP-0001"]
     mp.silent_until_ms, mp.comms_restored = NOON_MS + 30_000, True
     counts = [fleet.step(NOON_MS + s * 10_000, default_dt_s=10).count for s in range(5)]
@@ -186,8 +194,15 @@ def test_soh_drifts_down_slowly() -> None:
 
 
 def test_faulted_units_hook_starts_them_in_fault_until_reset() -> None:
-    fleet = Fleet(megapack_count=3, ev_count=0, site_count=1, fleet_count=1, seed=1,
-                  fault_rate_per_h=0.0, faulted_units=("MP-0002",))  # fmt: skip
+    fleet = Fleet(
+        megapack_count=3,
+        ev_count=0,
+        site_count=1,
+        fleet_count=1,
+        seed=1,
+        fault_rate_per_h=0.0,
+        faulted_units=("MP-0002",),
+    )
     for step in range(100):
         readings = fleet.step(NOON_MS + step * 60_000, default_dt_s=60).sites["SITE-01"]
         assert readings[1]["state"] == "FAULT"

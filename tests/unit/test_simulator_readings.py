@@ -16,8 +16,15 @@ START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
 
 def fleet(seed: int, *, fault_rate: float = 0.5) -> Fleet:
-    return Fleet(megapack_count=12, ev_count=8, site_count=3, fleet_count=2, seed=seed,
-                 fault_rate_per_h=fault_rate, faulted_units=("MP-0003",))  # fmt: skip
+    return Fleet(
+        megapack_count=12,
+        ev_count=8,
+        site_count=3,
+        fleet_count=2,
+        seed=seed,
+        fault_rate_per_h=fault_rate,
+        faulted_units=("MP-0003",),
+    )
 
 
 def run(seed: int, steps: int, *, dt_s: float = 1.0) -> list[bytes]:
@@ -59,8 +66,9 @@ def test_every_reading_over_two_days_passes_the_gateway_validation() -> None:
 def test_protobuf_batches_decode_to_the_same_valid_readings(kind: str) -> None:
     simulated = fleet(3)
     emission = simulated.step(START_MS)
-    readings = [r for rs in (emission.sites if kind == "megapack" else emission.fleets).values()
-                for r in rs]  # fmt: skip
+    readings = [
+        r for rs in (emission.sites if kind == "megapack" else emission.fleets).values() for r in rs
+    ]
     batch = pb.TelemetryBatch.FromString(encode_protobuf(kind, readings))
     messages = batch.megapack if kind == "megapack" else batch.ev
     model = MegapackReading if kind == "megapack" else EvReading
