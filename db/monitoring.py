@@ -18,9 +18,10 @@ if TYPE_CHECKING:
     # A plain connection or one borrowed from a pool: every function here takes either.
     Conn: TypeAlias = asyncpg.Connection[Any] | PoolConnectionProxy[Any]
 
-# Readings stored in the window are looked up by their own timestamp first (the indexed
-# column): a reading stored more than this long after it was taken is not counted.
-WINDOW_LOOKBACK_S = 600.0
+# Readings stored in the window are found through the BRIN index on stored_at; the bound on
+# their own timestamp lets TimescaleDB skip old (compressed) chunks. A reading stored more
+# than this long after it was taken (a replayed backlog) is not counted.
+WINDOW_LOOKBACK_S = 3600.0
 
 INGEST = """
 WITH stored AS (

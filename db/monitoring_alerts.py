@@ -43,6 +43,9 @@ WITH mp AS (
     SELECT 'megapack_fault', unit_id, 'megapack', site_id, NULL, NULL, NULL, last_fault_codes
     FROM mp WHERE last_state = 'FAULT'
     UNION ALL
+    SELECT 'megapack_offline', unit_id, 'megapack', site_id, NULL, NULL, NULL, '{}'
+    FROM mp WHERE last_state = 'OFFLINE'
+    UNION ALL
     SELECT 'unit_stale', unit_id, kind, site_id, fleet_id,
            extract(epoch FROM $2::timestamptz - last_seen)::float8, $7::float8, '{}'
     FROM units

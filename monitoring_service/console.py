@@ -106,8 +106,9 @@ def _headline(report: Report) -> Table:
 
 def _sites(report: Report) -> Table:
     table = Table(title="sites", title_justify="left", expand=False)
-    for column in ("site", "units", "reporting", "stored MWh", "net MW", "charging", "discharging"):
-        table.add_column(column, justify="left" if column == "site" else "right")
+    table.add_column("site", no_wrap=True)
+    for column in ("units", "reporting", "stored MWh", "net MW", "charging MW", "discharging MW"):
+        table.add_column(column, justify="right")
     for site in report.soc.sites:
         colour = _level(bad=site.reporting == 0, warn=site.reporting < site.units)
         table.add_row(
@@ -124,13 +125,17 @@ def _sites(report: Report) -> Table:
 
 
 def _worst(report: Report) -> Table:
+    # Narrow terminals squeeze the text columns (ellipsis), never the unit id or the numbers.
     table = Table(title="worst units", title_justify="left")
-    for column in ("unit", "kind", "site/fleet", "state", "SOC %", "°C", "kW", "silent s", "codes"):
-        table.add_column(column)
+    table.add_column("unit", no_wrap=True, min_width=7)
+    for column in ("site", "state"):
+        table.add_column(column, no_wrap=True, overflow="ellipsis", min_width=5)
+    for column, width in (("SOC %", 5), ("°C", 5), ("kW", 6), ("silent s", 6)):
+        table.add_column(column, justify="right", no_wrap=True, min_width=width)
+    table.add_column("fault codes", no_wrap=True, overflow="ellipsis", min_width=6)
     for unit in report.worst_units:
         table.add_row(
             unit.unit_id,
-            unit.kind,
             unit.group_id or "",
             unit.state,
             f"{unit.soc_percent:.1f}",

@@ -31,6 +31,7 @@ RULES: tuple[Rule, ...] = (
         "temperature {value:.1f} °C ≥ {threshold:g} °C",
     ),
     Rule("megapack_fault", "megapack", "critical", "in FAULT"),
+    Rule("megapack_offline", "megapack", "warning", "reports OFFLINE"),
     Rule("unit_stale", "any", "warning", "silent for {value:.0f} s (≥ {threshold:g} s)"),
     Rule("ev_battery_over_temp", "ev", "critical", "battery {value:.1f} °C ≥ {threshold:g} °C"),
     Rule("ev_tire_pressure_low", "ev", "warning", "tire pressure {value:.1f} psi < {threshold:g}"),

@@ -191,3 +191,21 @@ async def test_acknowledging_moves_an_active_alert_once(db: asyncpg.Connection) 
     assert row["acknowledged_by"] == "ops"
     assert row["acknowledged_at"] is not None
     assert await acknowledge(db, alert_id=2**62, by="ops") is None
+
+
+async def test_a_megapack_reporting_offline_raises_until_it_reports_again(
+    db: asyncpg.Connection, pool: asyncpg.Pool
+) -> None:
+    unit = f"OFF{uuid.uuid4().hex[:8]}-MP"
+    thresholds = thresholds_from(report_settings())
+    now = datetime.now(UTC)
+    await add_megapack(db, unit_id=unit, site_id="S", at=now - timedelta(seconds=2), soc=50,
+                       state="OFFLINE")  # fmt: skip
+    first = await evaluate_in_turn(pool=pool, thresholds=thresholds, now=now, unit_prefix=unit)
+    await add_megapack(db, unit_id=unit, site_id="S", at=now - timedelta(seconds=1), soc=50)
+    second = await evaluate_in_turn(pool=pool, thresholds=thresholds, now=now, unit_prefix=unit)
+    assert first is not None
+    assert second is not None
+    rows = await _alerts(db, unit)
+    assert [(row["rule"], row["state"]) for row in rows] == [("megapack_offline", "cleared")]
+    assert (first.raised, second.cleared) == ([rows[0]["alert_id"]], [rows[0]["alert_id"]])
