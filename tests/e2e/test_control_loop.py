@@ -89,7 +89,7 @@ async def ops(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def eventually(
-    probe: Callable[[], Awaitable[T]], done: Callable[[T], bool], timeout_s: float = 20
+    probe: Callable[[], Awaitable[T]], done: Callable[[T], bool], timeout_s: float = 30
 ) -> T:
     """Poll `probe` until `done` holds for its value; returns that value (fails on timeout)."""
     deadline = time.monotonic() + timeout_s
@@ -108,7 +108,7 @@ async def send(http: httpx.AsyncClient, unit: str, body: dict[str, Any]) -> dict
     return result
 
 
-async def final(http: httpx.AsyncClient, command_id: str, timeout_s: float = 20) -> dict[str, Any]:
+async def final(http: httpx.AsyncClient, command_id: str, timeout_s: float = 30) -> dict[str, Any]:
     async def probe() -> dict[str, Any]:
         result: dict[str, Any] = (await http.get(f"/v1/commands/{command_id}")).json()
         return result
