@@ -55,7 +55,9 @@ def create_app(settings: ControlSettings) -> FastAPI:
             )
 
         await broker.start()
-        consumer = AnswerConsumer(broker, apply=apply, prefetch=settings.ack_prefetch)
+        consumer = app.state.consumer = AnswerConsumer(
+            broker, apply=apply, prefetch=settings.ack_prefetch
+        )
         tasks = [
             asyncio.create_task(consumer.run(), name="answers"),
             asyncio.create_task(every(settings.command_sweep_interval_s, sweep, name="sweep")),
@@ -71,7 +73,11 @@ def create_app(settings: ControlSettings) -> FastAPI:
         log.info("control_service_stopped")
 
     async def ready() -> dict[str, bool]:
-        return {"broker": broker.ready, "database": await app.state.store.reachable()}
+        return {
+            "broker": broker.ready,
+            "database": await app.state.store.reachable(),
+            "answers": app.state.consumer.consuming,
+        }
 
     app = FastAPI(
         title="Megapack control service",

@@ -10,7 +10,6 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import aio_pika
-import aiormq
 import asyncpg
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
@@ -98,8 +97,6 @@ class BrokerPublisher:
                 message_id=str(command.command_id),
             )
         except BrokerUnavailable as error:
-            if isinstance(error.__cause__, aiormq.exceptions.PublishError):
-                raise DeliveryFailed(f"no agent queue is bound for {command.unit_id}") from error
             raise DeliveryFailed(str(error)) from error
 
 
@@ -121,20 +118,30 @@ class AnswerConsumer:
         # aio-pika runs each delivery in its own task; answers are applied one at a time, in
         # the order they arrived (the lock is fair), so ACKNOWLEDGED never overtakes COMPLETED.
         self._in_order = asyncio.Lock()
+        self.consuming = False
 
     async def run(self) -> None:
         """Wait for the broker, then consume (the robust channel resumes after reconnects)."""
-        while True:
+        while not self.consuming:
             try:
                 await self._broker.wait_connected(timeout_s=3600)
-                break
+                channel = self._broker.channel
+                await channel.set_qos(prefetch_count=self._prefetch)
+                queue = await declare_commands(channel, self._broker.names)
+                await queue.consume(self._on_message)
             except TimeoutError:
                 continue
-        channel = self._broker.channel
-        await channel.set_qos(prefetch_count=self._prefetch)
-        queue = await declare_commands(channel, self._broker.names)
-        await queue.consume(self._on_message)
-        log.info("consuming_answers", queue=self._broker.names.acks_queue)
+            except (
+                aio_pika.exceptions.AMQPError,
+                aio_pika.exceptions.ChannelInvalidStateError,
+                ConnectionError,
+                BrokerUnavailable,
+            ) as error:  # the connection dropped while subscribing: try again
+                log.warning("answer_consumer_failed", error=f"{type(error).__name__}: {error}")
+                await asyncio.sleep(1)
+                continue
+            self.consuming = True
+            log.info("consuming_answers", queue=self._broker.names.acks_queue)
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         async with self._in_order:

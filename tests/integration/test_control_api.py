@@ -216,7 +216,7 @@ async def test_a_units_commands_are_paged_newest_first(
 async def test_health_readiness_metrics_and_documented_answers(ops: httpx.AsyncClient) -> None:
     ready = await ops.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"broker": True, "database": True}
+    assert ready.json()["checks"] == {"broker": True, "database": True, "answers": True}
     metrics = (await ops.get("/metrics")).text
     assert 'control_commands_total{status="202",type="set_power"}' in metrics
     spec = (await ops.get("/openapi.json")).json()
