@@ -227,6 +227,7 @@ async def parts(stack: Stack) -> dict[str, Any]:
             "requests_per_s": round(load["requests_per_s"], 1),
             "statuses": load["statuses"],
             "http_latency_ms": load["latency_ms"],
+            "cpu_us_per_request": round(cpu["bare"] * 1e6 / max(1.0, load["requests_per_s"])),
             "cpu_cores": {
                 "bare": cpu["bare"],
                 "machine": cpu["machine"],
