@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -55,6 +56,7 @@ from simulator.settings import SimulatorSettings
 from simulator.stats import Stats
 
 log = structlog.get_logger("simulator")
+CLOSE_TIMEOUT_S = 2.0
 FLAGS = (
     ("megapack_count", int), ("ev_count", int), ("site_count", int), ("fleet_count", int),
     ("telemetry_interval_s", float), ("sim_duration_s", float), ("sim_seed", int),
@@ -147,7 +149,8 @@ async def run(settings: SimulatorSettings) -> None:
     log.info("sim_summary", steps=steps, **stats.summary(elapsed_s=elapsed, buffered=0))
     if agent is not None:
         agent[2].cancel()
-        await agent[0].close()
+        with contextlib.suppress(TimeoutError):  # a busy broker must not hold the exit
+            await asyncio.wait_for(agent[0].close(), CLOSE_TIMEOUT_S)
 
 
 async def start_agent(
