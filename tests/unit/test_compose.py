@@ -81,9 +81,11 @@ def _default(module: str, field: str) -> Any:
 
 
 def _documented_commands() -> set[tuple[str, tuple[str, ...]]]:
-    """`python -m module [subcommand]` in the code of docs/OPERATIONS.md and the Procfile."""
-    text = OPERATIONS.read_text()
-    code = re.findall(r"```sh\n(.*?)```", text, re.S) + re.findall(r"`([^`\n]+)`", text)
+    """`python -m module [subcommand]` in the code of the operations and API docs, and Procfile."""
+    text = OPERATIONS.read_text() + (ROOT / "docs/API.md").read_text()
+    code = re.findall(r"```sh\n(.*?)```", text, re.S)
+    prose = re.sub(r"```.*?```", "", text, flags=re.S)
+    code += [span.replace("\n", " ") for span in re.findall(r"`([^`]+)`", prose)]
     code.append((ROOT / "Procfile").read_text())
     found = re.findall(r"python -m ([a-z][a-z_.]*)(?: ([a-z][a-z-]+))?", "\n".join(code))
     return {(module, (sub,) if sub else ()) for module, sub in found}
