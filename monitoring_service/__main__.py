@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 
+import asyncpg
 import uvicorn
 from rich.console import Console
 
@@ -60,8 +61,8 @@ def main() -> None:
         configure_logging(level=report_settings.log_level, fmt=report_settings.log_format)
         try:
             asyncio.run(report_once(report_settings, as_json=args.json))
-        except (TimeoutError, OSError) as error:
-            raise SystemExit(f"monitoring_service: cannot reach the database: {error}") from None
+        except (TimeoutError, OSError, asyncpg.PostgresError) as error:
+            raise SystemExit(f"monitoring_service: cannot read the database: {error}") from None
         return
     settings = load_settings(MonitoringSettings, "monitoring_service")
     configure_logging(level=settings.log_level, fmt=settings.log_format)

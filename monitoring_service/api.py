@@ -5,6 +5,7 @@ from typing import Annotated, Any, Literal
 
 import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi.routing import APIRoute
 
 from common.http import api_key_header, authenticate
 from common.keys import ApiKey
@@ -58,6 +59,17 @@ MonitorDep = Annotated[Monitor, Depends(_monitor)]
 UnitId = Annotated[str, Path(pattern=UNIT_ID, examples=["MP-0001"])]
 
 
+def reject_unknown_query(request: Request) -> None:
+    """422 for a query parameter the endpoint does not declare (a typo must not be ignored)."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    known = {field.alias for field in route.dependant.query_params}
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise HTTPException(422, f"unknown query parameter(s): {', '.join(unknown)[:200]}")
+
+
 def _utc(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
@@ -77,7 +89,11 @@ def monitoring_router(settings: MonitoringSettings) -> APIRouter:
         )
 
     Operator = Annotated[ApiKey, Depends(operator_key)]
-    router = APIRouter(prefix="/v1", responses=_errors(401, 403))
+    router = APIRouter(
+        prefix="/v1",
+        responses=_errors(401, 403, 422),
+        dependencies=[Depends(reject_unknown_query)],
+    )
 
     @router.get("/monitoring/summary", response_model=Report, tags=["monitoring"])
     async def summary(_: Operator, monitor: MonitorDep) -> Report:
@@ -127,7 +143,7 @@ def monitoring_router(settings: MonitoringSettings) -> APIRouter:
             raise HTTPException(409, "the alert is already cleared")
         return AlertPublic.from_row(row)
 
-    @router.get("/units", response_model=UnitPage, tags=["units"], responses=_errors(422))
+    @router.get("/units", response_model=UnitPage, tags=["units"])
     async def list_units(
         _: Operator,
         pool: Pool,
@@ -171,7 +187,7 @@ def monitoring_router(settings: MonitoringSettings) -> APIRouter:
         "/units/{unit_id}/telemetry",
         response_model=TelemetryPage,
         tags=["units"],
-        responses=_errors(404, 422),
+        responses=_errors(404),
     )
     async def telemetry(
         unit_id: UnitId,
@@ -189,16 +205,16 @@ def monitoring_router(settings: MonitoringSettings) -> APIRouter:
         end = _utc(end) if end else datetime.now(UTC)
         start = _utc(start) if start else end - timedelta(hours=1)
         longest = MAX_BUCKETED_RANGE if bucket == "1m" else MAX_RAW_RANGE
-        if start >= end:
-            raise HTTPException(422, "`from` must be before `to`")
-        if end - start > longest:
-            raise HTTPException(422, f"range too long for bucket={bucket}: at most {longest}")
         async with pool.acquire() as conn:
             row = await units_sql.get_unit(
                 conn, unit_id=unit_id, stale_after_s=settings.stale_after_s
             )
-            if row is None:
+            if row is None:  # the resource first, then what is asked of it
                 raise HTTPException(404, "unknown unit")
+            if start >= end:
+                raise HTTPException(422, "`from` must be before `to`")
+            if end - start > longest:
+                raise HTTPException(422, f"range too long for bucket={bucket}: at most {longest}")
             items = await units_sql.telemetry(
                 conn,
                 kind=row["kind"],

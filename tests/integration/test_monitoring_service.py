@@ -8,11 +8,10 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-import httpx
 import pytest
 
 from db.migrate import migrate
@@ -20,28 +19,26 @@ from monitoring_service.job import Monitor
 from tests.integration.test_monitoring_report import (
     CAPACITY_KWH,
     add_known_fleet,
-    add_megapack,
     report_settings,
 )
 from tests.support.stack import (
-    DEVICE_SECRET,
     OPERATOR_SECRET,
     ROOT,
-    Service,
-    free_port,
     service_env,
 )
 
 OPS = {"X-API-Key": OPERATOR_SECRET}
 
 
-async def _create(database_url: str) -> str:
+async def create_database(database_url: str) -> str:
+    """A migrated database of its own, next to this run's."""
     url = f"{database_url.rsplit('/', 1)[0]}/mon_{uuid.uuid4().hex[:12]}"
     await migrate(url)
     return url
 
 
-async def _drop(url: str) -> None:
+async def drop_database(url: str) -> None:
+    """Drop a database made by `create_database`."""
     base, name = url.rsplit("/", 1)
     conn = await asyncpg.connect(f"{base}/postgres")
     try:
@@ -53,9 +50,9 @@ async def _drop(url: str) -> None:
 @pytest.fixture
 async def fresh_database(database_url: str) -> AsyncIterator[str]:
     """A migrated, empty database of this test's own, dropped afterwards."""
-    url = await _create(database_url)
+    url = await create_database(database_url)
     yield url
-    await _drop(url)
+    await drop_database(url)
 
 
 def _report_cli(database_url: str) -> dict[str, object]:
@@ -148,190 +145,3 @@ async def test_two_instances_store_one_report_per_interval(fresh_database: str) 
             at.replace(microsecond=0) in slots
             or at.replace(microsecond=0) + timedelta(seconds=1) in slots
         )
-
-
-@pytest.fixture(scope="module")
-def service_database(database_url: str) -> Iterator[str]:
-    url = asyncio.run(_create(database_url))
-    yield url
-    asyncio.run(_drop(url))
-
-
-@pytest.fixture(scope="module")
-def known_units(service_database: str) -> dict[str, object]:
-    """A hot Megapack with a minute of readings, and a cleared alert, before the service starts."""
-    now = datetime.now(UTC).replace(microsecond=0)
-
-    async def write() -> int:
-        conn = await asyncpg.connect(service_database)
-        try:
-            for second in range(90, -1, -1):
-                await add_megapack(
-                    conn, unit_id="MP-HOT", site_id="SITE-A", at=now - timedelta(seconds=second),
-                    soc=60 - second / 10, temperature_c=56, state="DISCHARGING", power_kw=100,
-                )  # fmt: skip
-            await add_megapack(
-                conn, unit_id="MP-OK", site_id="SITE-B", at=now, soc=70, temperature_c=20
-            )
-            cleared: int = await conn.fetchval(
-                "INSERT INTO alerts (rule, unit_id, kind, severity, message, state, cleared_at) "
-                "VALUES ('unit_stale', 'MP-OK', 'megapack', 'warning', 'old', 'cleared', now()) "
-                "RETURNING alert_id"
-            )
-            return cleared
-        finally:
-            await conn.close()
-
-    cleared_alert = asyncio.run(write())
-    return {"now": now, "cleared_alert": cleared_alert}
-
-
-@pytest.fixture(scope="module")
-def monitoring(
-    service_database: str, known_units: dict[str, object], amqp_url: str, amqp_prefix: str
-) -> Iterator[Service]:
-    service = Service(
-        "monitoring_service",
-        service_env(
-            database_url=service_database,
-            amqp_url=amqp_url,
-            prefix=amqp_prefix,
-            MONITOR_INTERVAL_S="1",
-            STALE_AFTER_S="600",
-            GATEWAY_URL="http://127.0.0.1:1",
-        ),
-        port=free_port(),
-    )
-    service.env["MONITORING_PORT"] = str(service.port)
-    service.start().wait_ready()
-    yield service
-    service.stop()
-
-
-@pytest.fixture
-async def ops(monitoring: Service) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=monitoring.url, headers=OPS, timeout=10) as http:
-        yield http
-
-
-async def _active_alerts(ops: httpx.AsyncClient, unit_id: str) -> list[dict[str, object]]:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        answer = await ops.get("/v1/alerts", params={"state": "active", "unit_id": unit_id})
-        assert answer.status_code == 200, answer.text
-        if answer.json()["items"]:
-            return list(answer.json()["items"])
-        await asyncio.sleep(0.2)
-    raise AssertionError("no alert raised by the running service")
-
-
-async def test_api_keys_401_without_or_unknown_and_403_for_a_device_key(
-    monitoring: Service,
-) -> None:
-    async with httpx.AsyncClient(base_url=monitoring.url, timeout=10) as http:
-        for path in ("/v1/monitoring/summary", "/v1/alerts", "/v1/units", "/v1/units/MP-HOT"):
-            assert (await http.get(path)).status_code == 401
-            assert (await http.get(path, headers={"X-API-Key": "nope-nope"})).status_code == 401
-            device = await http.get(path, headers={"X-API-Key": DEVICE_SECRET})
-            assert device.status_code == 403
-            assert (await http.get(path, headers=OPS)).status_code == 200
-        assert (await http.post("/v1/alerts/1/ack")).status_code == 401
-
-
-async def test_the_running_service_raises_alerts_that_operators_acknowledge(
-    ops: httpx.AsyncClient, known_units: dict[str, object]
-) -> None:
-    alerts = await _active_alerts(ops, "MP-HOT")
-    assert sorted(str(alert["rule"]) for alert in alerts) == [
-        "megapack_temp_critical",
-        "megapack_temp_high",
-    ]
-    critical = next(alert for alert in alerts if alert["severity"] == "critical")
-    acked = await ops.post(f"/v1/alerts/{critical['alert_id']}/ack")
-    assert acked.status_code == 200
-    assert (acked.json()["state"], acked.json()["acknowledged_by"]) == ("acknowledged", "ops")
-    listed = (await ops.get("/v1/alerts", params={"state": "acknowledged"})).json()["items"]
-    assert [alert["alert_id"] for alert in listed] == [critical["alert_id"]]
-    assert (await ops.post(f"/v1/alerts/{known_units['cleared_alert']}/ack")).status_code == 409
-    assert (await ops.post("/v1/alerts/999999999/ack")).status_code == 404
-    first = await ops.get("/v1/alerts", params={"limit": 1})
-    assert first.json()["next_cursor"] is not None
-    second = await ops.get("/v1/alerts", params={"limit": 1, "cursor": first.json()["next_cursor"]})
-    assert second.json()["items"][0]["alert_id"] < first.json()["items"][0]["alert_id"]
-    summary = (await ops.get("/v1/monitoring/summary")).json()
-    assert summary["units"]["total"] == 2
-    assert summary["faults"]["open_alerts"]["critical"] == 1
-    assert summary["soc"]["sites"][0]["net_power_mw"] == pytest.approx(0.1)
-
-
-async def test_units_are_listed_filtered_paged_and_shown_with_the_latest_reading(
-    ops: httpx.AsyncClient,
-) -> None:
-    everything = (await ops.get("/v1/units")).json()
-    assert [unit["unit_id"] for unit in everything["items"]] == ["MP-HOT", "MP-OK"]
-    by_site = (await ops.get("/v1/units", params={"site": "SITE-B"})).json()["items"]
-    assert [unit["unit_id"] for unit in by_site] == ["MP-OK"]
-    by_state = (await ops.get("/v1/units", params={"state": "DISCHARGING"})).json()["items"]
-    assert [unit["unit_id"] for unit in by_state] == ["MP-HOT"]
-    assert (await ops.get("/v1/units", params={"kind": "ev"})).json()["items"] == []
-    page = (await ops.get("/v1/units", params={"limit": 1})).json()
-    assert page["next_cursor"] == "MP-HOT"
-    rest = (await ops.get("/v1/units", params={"limit": 1, "cursor": "MP-HOT"})).json()
-    assert [unit["unit_id"] for unit in rest["items"]] == ["MP-OK"]
-    detail = (await ops.get("/v1/units/MP-HOT")).json()
-    assert detail["state"] == "DISCHARGING"
-    assert detail["latest_reading"]["soc_percent"] == pytest.approx(60.0)
-    assert (await ops.get("/v1/units/MP-NONE")).status_code == 404
-    assert (await ops.get("/v1/units/bad id!")).status_code in (404, 422)
-
-
-async def test_telemetry_raw_bucketed_and_bad_ranges(
-    ops: httpx.AsyncClient, known_units: dict[str, object]
-) -> None:
-    now = known_units["now"]
-    assert isinstance(now, datetime)
-    window = {"from": (now - timedelta(seconds=90)).isoformat(), "to": now.isoformat()}
-    raw = (await ops.get("/v1/units/MP-HOT/telemetry", params=window)).json()
-    assert (raw["bucket"], len(raw["items"]), raw["truncated"]) == ("raw", 90, False)
-    capped = (await ops.get("/v1/units/MP-HOT/telemetry", params={**window, "limit": 10})).json()
-    assert (len(capped["items"]), capped["truncated"]) == (10, True)
-    wide = {
-        "from": (now - timedelta(minutes=5)).isoformat(),
-        "to": (now + timedelta(minutes=1)).isoformat(),
-    }
-    bucketed = await ops.get("/v1/units/MP-HOT/telemetry", params={**wide, "bucket": "1m"})
-    buckets = bucketed.json()["items"]
-    # 91 readings one second apart, the last at `now`, spread over two or three minutes.
-    assert sum(bucket["readings"] for bucket in buckets) == 91
-    assert 2 <= len(buckets) <= 3
-    assert all(bucket["temperature_c_max"] == 56 for bucket in buckets)
-    bad = [
-        {"from": now.isoformat(), "to": (now - timedelta(seconds=1)).isoformat()},
-        {"from": (now - timedelta(days=2)).isoformat(), "to": now.isoformat()},
-        {"bucket": "5m"},
-        {"from": "yesterday"},
-    ]
-    for params in bad:
-        answer = await ops.get("/v1/units/MP-HOT/telemetry", params=params)
-        assert answer.status_code == 422, params
-    assert (await ops.get("/v1/units/MP-NONE/telemetry")).status_code == 404
-
-
-async def test_metrics_export_the_fleet_figures_and_openapi_lists_the_endpoints(
-    ops: httpx.AsyncClient,
-) -> None:
-    await _active_alerts(ops, "MP-HOT")  # at least one report has run
-    metrics = (await ops.get("/metrics")).text
-    assert 'fleet_units{status="total"} 2.0' in metrics
-    assert 'fleet_site_energy_stored_mwh{site_id="SITE-B"}' in metrics
-    assert 'monitoring_runs_total{outcome="stored"}' in metrics
-    paths = (await ops.get("/openapi.json")).json()["paths"]
-    for path in (
-        "/v1/monitoring/summary",
-        "/v1/alerts",
-        "/v1/alerts/{alert_id}/ack",
-        "/v1/units",
-        "/v1/units/{unit_id}",
-        "/v1/units/{unit_id}/telemetry",
-    ):
-        assert path in paths
