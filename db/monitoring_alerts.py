@@ -90,7 +90,7 @@ async def current_conditions(
 async def open_alerts(conn: Conn, *, unit_prefix: str) -> list[asyncpg.Record]:
     """Alerts not cleared yet, locked for this transaction."""
     return await conn.fetch(
-        "SELECT alert_id, rule, unit_id FROM alerts WHERE state <> 'cleared' "
+        "SELECT alert_id, rule, unit_id, fault_codes FROM alerts WHERE state <> 'cleared' "
         "AND unit_id LIKE $1 || '%' ORDER BY alert_id FOR UPDATE",
         unit_prefix,
     )
@@ -131,6 +131,19 @@ async def raise_alert(
     if alert_id is not None:
         await conn.execute(_EVENT, alert_id, "raised")
     return alert_id
+
+
+async def update_fault_codes(
+    conn: Conn, *, alert_id: int, fault_codes: list[str], message: str
+) -> None:
+    """Keep an open FAULT alert's codes current (the episode goes on, no new event)."""
+    await conn.execute(
+        "UPDATE alerts SET fault_codes = $2, message = $3, updated_at = now() "
+        "WHERE alert_id = $1 AND state <> 'cleared'",
+        alert_id,
+        fault_codes,
+        message,
+    )
 
 
 async def clear_alert(conn: Conn, *, alert_id: int) -> bool:

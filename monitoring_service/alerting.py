@@ -13,7 +13,14 @@ if TYPE_CHECKING:
 import structlog
 
 from db import monitoring_alerts as sql
-from monitoring_service.rules import Condition, OpenAlert, Thresholds, episodes, routing_key
+from monitoring_service.rules import (
+    Condition,
+    OpenAlert,
+    Thresholds,
+    changed_fault_codes,
+    episodes,
+    routing_key,
+)
 
 log = structlog.get_logger("monitoring_service.alerting")
 
@@ -74,7 +81,12 @@ async def evaluate_alerts(
         for row in rows
     ]
     open_now = [
-        OpenAlert(alert_id=row["alert_id"], rule=row["rule"], unit_id=row["unit_id"])
+        OpenAlert(
+            alert_id=row["alert_id"],
+            rule=row["rule"],
+            unit_id=row["unit_id"],
+            fault_codes=tuple(row["fault_codes"]),
+        )
         for row in await sql.open_alerts(conn, unit_prefix=unit_prefix)
     ]
     to_raise, to_clear = episodes(conditions, open_now)
@@ -98,6 +110,13 @@ async def evaluate_alerts(
             log.warning(
                 "alert_raised", rule=condition.rule, unit_id=condition.unit_id, alert_id=alert_id
             )
+    for alert, condition in changed_fault_codes(conditions, open_now):
+        await sql.update_fault_codes(
+            conn,
+            alert_id=alert.alert_id,
+            fault_codes=list(condition.fault_codes),
+            message=condition.message,
+        )
     for alert in to_clear:
         if await sql.clear_alert(conn, alert_id=alert.alert_id):
             changes.cleared.append(alert.alert_id)

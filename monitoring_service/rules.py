@@ -89,6 +89,7 @@ class OpenAlert:
     alert_id: int
     rule: str
     unit_id: str
+    fault_codes: tuple[str, ...] = ()
 
 
 def episodes(
@@ -100,6 +101,19 @@ def episodes(
     to_raise = [c for c in conditions if (c.rule, c.unit_id) not in already]
     to_clear = [a for a in open_alerts if (a.rule, a.unit_id) not in holding]
     return to_raise, to_clear
+
+
+def changed_fault_codes(
+    conditions: list[Condition], open_alerts: list[OpenAlert]
+) -> list[tuple[OpenAlert, Condition]]:
+    """Open alerts whose unit still holds the condition but now reports other fault codes."""
+    holding = {(c.rule, c.unit_id): c for c in conditions}
+    return [
+        (alert, holding[(alert.rule, alert.unit_id)])
+        for alert in open_alerts
+        if (alert.rule, alert.unit_id) in holding
+        and holding[(alert.rule, alert.unit_id)].fault_codes != alert.fault_codes
+    ]
 
 
 def routing_key(event: str, rule: str) -> str:

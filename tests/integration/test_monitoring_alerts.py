@@ -209,3 +209,19 @@ async def test_a_megapack_reporting_offline_raises_until_it_reports_again(
     rows = await _alerts(db, unit)
     assert [(row["rule"], row["state"]) for row in rows] == [("megapack_offline", "cleared")]
     assert (first.raised, second.cleared) == ([rows[0]["alert_id"]], [rows[0]["alert_id"]])
+
+
+async def test_new_fault_codes_update_the_open_fault_alert(
+    db: asyncpg.Connection, pool: asyncpg.Pool
+) -> None:
+    unit = f"COD{uuid.uuid4().hex[:8]}-MP"
+    thresholds = thresholds_from(report_settings())
+    now = datetime.now(UTC)
+    for offset, codes in ((3, ["BMS_COMM"]), (2, ["BMS_COMM", "GROUND_FAULT"])):
+        await add_megapack(db, unit_id=unit, site_id="S", at=now - timedelta(seconds=offset),
+                           soc=50, state="FAULT", codes=codes)  # fmt: skip
+        await evaluate_in_turn(pool=pool, thresholds=thresholds, now=now, unit_prefix=unit)
+    rows = await _alerts(db, unit)
+    assert [(row["rule"], row["state"]) for row in rows] == [("megapack_fault", "active")]
+    assert list(rows[0]["fault_codes"]) == ["BMS_COMM", "GROUND_FAULT"]
+    assert rows[0]["message"].endswith("(BMS_COMM, GROUND_FAULT)")

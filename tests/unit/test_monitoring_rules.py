@@ -11,7 +11,14 @@ from monitoring_service.figures import GatewaySample
 from monitoring_service.job import thresholds_from
 from monitoring_service.probes import gateway_rates, parse_requests
 from monitoring_service.report import slot_start
-from monitoring_service.rules import RULE_NAMES, Condition, OpenAlert, episodes, routing_key
+from monitoring_service.rules import (
+    RULE_NAMES,
+    Condition,
+    OpenAlert,
+    changed_fault_codes,
+    episodes,
+    routing_key,
+)
 from monitoring_service.settings import MonitoringSettings, ReportSettings
 
 
@@ -144,3 +151,16 @@ def test_the_service_needs_operator_keys(
     with pytest.raises(SystemExit):
         load_settings(MonitoringSettings, "monitoring_service")
     assert "MONITOR_INTERVAL_S" in capsys.readouterr().err
+
+
+def test_only_an_open_alert_whose_codes_changed_is_updated() -> None:
+    opened = [
+        OpenAlert(alert_id=1, rule="megapack_fault", unit_id="MP-1", fault_codes=("A",)),
+        OpenAlert(alert_id=2, rule="megapack_fault", unit_id="MP-2", fault_codes=("B",)),
+    ]
+    holding = [
+        condition("megapack_fault", "MP-1", fault_codes=("A", "C")),
+        condition("megapack_fault", "MP-2", fault_codes=("B",)),
+    ]
+    changed = changed_fault_codes(holding, opened)
+    assert [(alert.alert_id, c.fault_codes) for alert, c in changed] == [(1, ("A", "C"))]
