@@ -25,12 +25,12 @@ def main() -> None:
     )
     parser.add_argument("--duration", type=float, default=180.0, help="seconds of load")
     parser.add_argument("--rate", type=float, default=1000.0, help="readings per second offered")
-    parser.add_argument("--short", action="store_true", help="a ~40 s run (used by make test)")
+    parser.add_argument("--short", action="store_true", help="a ~60 s run (used by make test)")
     args = parser.parse_args()
     if args.duration <= 0 or args.rate <= 0:
         parser.error("--duration and --rate must be positive")
     configure_logging(level="WARNING", fmt="console")
-    duration_s = min(args.duration, 20.0) if args.short else args.duration
+    duration_s = min(args.duration, 15.0) if args.short else args.duration
     outcome = asyncio.run(run_chaos(duration_s=duration_s, rate=args.rate, short=args.short))
     print(render(outcome))
     print("  service logs: " + " ".join(outcome.logs))

@@ -12,21 +12,23 @@ import aio_pika
 import asyncpg
 import structlog
 
+from chaos.commands import CommandFlow
 from chaos.load import LoadGenerator, reading
-from chaos.stack import Stack
+from chaos.stack import AGENT_ID, CONSUMERS, Stack
 from proto.megapack.v1 import telemetry_pb2 as pb
 
 log = structlog.get_logger("chaos")
+Step = Callable[[], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
 class Fault:
-    """One injected fault and how long the pipeline took to carry a fresh reading again."""
+    """One injected fault and how long the pipeline took to work again."""
 
     name: str
     at_s: float  # since the load started
     outage_s: float  # how long the fault was held
-    recovery_s: float | None  # from clearing the fault to a fresh reading stored; None: never
+    recovery_s: float | None  # from clearing the fault to a fresh probe through; None: never
 
 
 @dataclass
@@ -56,6 +58,20 @@ class Probe:
                 raise TimeoutError("probe reading never stored")
             await asyncio.sleep(0.05)
 
+    async def command_done(self, flow: CommandFlow, timeout_s: float = 60.0) -> None:
+        """Return once a fresh command has been completed by the unit (it joins the flow)."""
+        body = {"type": "set_soc_limits", "params": {"min_percent": 5, "max_percent": 95}}
+        command_id = await flow.send("MP-0001", {**body, "ttl_s": 30}, give_up_s=timeout_s)
+        if command_id is None:
+            raise TimeoutError("probe command never accepted")
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            response = await flow.client.get(f"/v1/commands/{command_id}")
+            if response.status_code == 200 and response.json()["status"] == "completed":
+                return
+            await asyncio.sleep(0.1)
+        raise TimeoutError("probe command never completed")
+
 
 def poison_bodies(run_id: str) -> list[bytes]:
     """Messages no consumer can store: undecodable bytes, and a row the database refuses."""
@@ -73,13 +89,12 @@ class Injector:
     stack: Stack
     probe: Probe
     outage_s: float
+    flow: CommandFlow | None = None
     started: float = field(default_factory=time.monotonic)
     faults: list[Fault] = field(default_factory=list)
     planted: list[bytes] = field(default_factory=list)
 
-    async def _timed(
-        self, name: str, inject: Callable[[], Awaitable[None]], clear: Callable[[], Awaitable[None]]
-    ) -> None:
+    async def _timed(self, name: str, inject: Step, clear: Step, *, commands: bool = False) -> None:
         at = time.monotonic()
         log.info("fault_injected", fault=name)
         await inject()
@@ -87,7 +102,10 @@ class Injector:
         recovery_s: float | None = None
         try:
             await clear()
-            await self.probe.landed()
+            if commands and self.flow is not None:
+                await self.probe.command_done(self.flow)
+            else:
+                await self.probe.landed()
             recovery_s = time.monotonic() - cleared
         except TimeoutError as error:
             log.error("fault_not_recovered", fault=name, error=str(error))
@@ -97,10 +115,10 @@ class Injector:
         """SIGKILL a consumer holding unacknowledged deliveries; restart it."""
 
         async def inject() -> None:
-            await asyncio.to_thread(self.stack.kill_consumer, index)
+            await self.stack.restart(CONSUMERS[index], signal.SIGKILL)
 
         async def clear() -> None:
-            await self.stack.wait_consumers(len(self.stack.consumers))
+            await self.stack.wait_consumers(self.stack.names.ingest_queue, len(CONSUMERS))
 
         await self._timed(f"SIGKILL ingestion consumer {index}", inject, clear)
 
@@ -117,16 +135,27 @@ class Injector:
 
         await self._timed(f"cut {which} for {self.outage_s:g}s", inject, clear)
 
-    async def restart_gateway(self, sig: signal.Signals) -> None:
-        """Stop the gateway with `sig` and start a new one on the same port."""
+    async def restart_http(self, role: str, sig: signal.Signals) -> None:
+        """Stop the gateway or the control service with `sig`; start a new one, same port."""
 
         async def inject() -> None:
-            await asyncio.to_thread(self.stack.restart_gateway, sig)
+            await self.stack.restart(role, sig)
 
         async def clear() -> None:
-            await self.stack.wait_gateway()
+            await self.stack.wait_ready(role)
 
-        await self._timed(f"restart gateway ({sig.name})", inject, clear)
+        await self._timed(f"restart {role} ({sig.name})", inject, clear, commands=role == "control")
+
+    async def kill_agent(self) -> None:
+        """SIGKILL the simulator and its unit agent while commands flow; restart it."""
+
+        async def inject() -> None:
+            await self.stack.restart("agent", signal.SIGKILL)
+
+        async def clear() -> None:
+            await self.stack.wait_consumers(self.stack.names.agent_queue(AGENT_ID), 1)
+
+        await self._timed("SIGKILL unit agent (simulator)", inject, clear, commands=True)
 
     async def plant_poison(self) -> None:
         """Publish poison messages straight onto the telemetry exchange (they must dead-letter)."""
@@ -144,15 +173,20 @@ class Injector:
 
     async def run(self, plan: list[str], gap_s: float) -> None:
         """Inject the faults named in `plan` in order, `gap_s` apart."""
-        actions: dict[str, Callable[[], Awaitable[None]]] = {
+        actions: dict[str, Step] = {
             "kill0": lambda: self.kill_consumer(0),
             "kill1": lambda: self.kill_consumer(1),
             "pg": lambda: self.cut("PostgreSQL"),
             "amqp": lambda: self.cut("RabbitMQ"),
-            "term": lambda: self.restart_gateway(signal.SIGTERM),
-            "kill": lambda: self.restart_gateway(signal.SIGKILL),
+            "term": lambda: self.restart_http("gateway", signal.SIGTERM),
+            "kill": lambda: self.restart_http("gateway", signal.SIGKILL),
+            "ctl_term": lambda: self.restart_http("control", signal.SIGTERM),
+            "ctl_kill": lambda: self.restart_http("control", signal.SIGKILL),
+            "agent": self.kill_agent,
             "poison": self.plant_poison,
         }
         for name in plan:
+            if name in ("ctl_term", "ctl_kill", "agent") and self.flow is None:
+                continue
             await asyncio.sleep(gap_s)
             await actions[name]()

@@ -91,7 +91,7 @@ class LoadGenerator:
     run_id: str
     rate: float
     batch_size: int = 10
-    workers: int = 8
+    workers: int = 16
     retry_for_s: float = 60.0
     base_ms: int = field(default_factory=lambda: time.time_ns() // 1_000_000 - 3_600_000)
 

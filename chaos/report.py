@@ -10,8 +10,8 @@ def render(outcome: Outcome) -> str:
     ledger, verdict = outcome.ledger, outcome.verdict
     refusals = ", ".join(f"{name} x{count}" for name, count in sorted(ledger.refusals.items()))
     lines = [
-        f"chaos run: {outcome.elapsed_s:.0f}s",
-        f"  readings offered        {ledger.offered}",
+        f"chaos run: {outcome.elapsed_s:.0f}s, {outcome.load_s:.0f}s of load",
+        f"  readings offered        {ledger.offered}  ({ledger.offered / outcome.load_s:.0f}/s)",
         f"  acknowledged (202)      {verdict.acknowledged}",
         f"  stored (right values)   {verdict.stored}",
         f"  lost                    {verdict.lost}",
@@ -32,6 +32,18 @@ def render(outcome: Outcome) -> str:
             f"    t={fault.at_s:6.1f}s  {fault.name:<34} held {fault.outage_s:5.1f}s  "
             f"recovered in {recovered}"
         )
+    if outcome.commands is not None:
+        commands = outcome.commands
+        statuses = ", ".join(f"{k} {v}" for k, v in sorted(commands.statuses.items()))
+        lines += [
+            f"  commands issued         {commands.issued}  [{statuses}]",
+            f"  commands final          {commands.final}",
+            f"  executed by the unit    {commands.executed}",
+            f"  executed twice          {commands.executed_twice}",
+            f"  executed after expiry   {commands.executed_after_expiry}",
+            f"  wrong final status      {len(commands.wrong_status)} {commands.wrong_status[:3]}",
+            f"  answered, never issued  {commands.unknown_answered}",
+        ]
     lines.append(f"  services that exited by themselves (restarted): {len(outcome.crashes)}")
     lines.extend(f"    {crash}" for crash in outcome.crashes)
     lines.append("  negative control (checker must catch each):")

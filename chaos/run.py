@@ -12,15 +12,23 @@ import httpx
 import structlog
 
 from chaos.check import Verdict, compare, dead_letters, negative_control
+from chaos.commands import AckObserver, CommandFlow, CommandVerdict, judge
 from chaos.faults import Fault, Injector, Probe
 from chaos.load import Ledger, LoadGenerator
 from chaos.stack import Stack
-from tests.support.stack import DEVICE_SECRET
+from tests.support.stack import DEVICE_SECRET, OPERATOR_SECRET, ROOT
 
 log = structlog.get_logger("chaos")
 
-SHORT_PLAN = ["kill0", "pg", "poison", "kill1", "amqp", "term", "kill0", "kill"]
-FULL_PLAN = ["kill0", "pg", "poison", "kill1", "amqp", "term", "kill0", "pg", "kill", "amqp"]
+SHORT_PLAN = ["kill0", "pg", "poison", "ctl_kill", "kill1", "amqp", "agent", "term", "kill"]
+FULL_PLAN = [
+    "kill0", "pg", "poison", "ctl_kill", "kill1", "amqp", "agent", "term", "kill0",
+    "ctl_term", "pg", "kill", "agent", "amqp",
+]  # fmt: skip
+# Commands join the run once the control service and the simulator exist.
+COMMANDS = all(
+    (ROOT / module / "__main__.py").exists() for module in ("control_service", "simulator")
+)
 
 
 @dataclass
@@ -34,7 +42,9 @@ class Outcome:
     dead_letters: Counter[str]  # "planted" / "unexpected" / "planted but missing"
     controls: dict[str, bool]
     retried_landed: int
+    commands: CommandVerdict | None
     elapsed_s: float
+    load_s: float
     crashes: list[str]
     logs: list[str] = field(default_factory=list)
 
@@ -51,6 +61,7 @@ class Outcome:
             and all(self.controls.values())
             and all(fault.recovery_s is not None for fault in self.faults)
             and not self.crashes
+            and (self.commands is None or self.commands.ok)
         )
 
 
@@ -88,7 +99,7 @@ async def _dead_letter_tally(stack: Stack, planted: list[bytes]) -> Counter[str]
 async def run_chaos(*, duration_s: float, rate: float, short: bool) -> Outcome:
     """Run the whole experiment on a stack of its own, which is removed afterwards."""
     started = time.monotonic()
-    stack = Stack()
+    stack = Stack(with_commands=COMMANDS)
     try:
         await stack.start()
         conn = await asyncpg.connect(stack.database_url)
@@ -111,28 +122,45 @@ async def _experiment(
     prefix = f"CHAOS-{stack.run_id}-"
     plan = SHORT_PLAN if short else FULL_PLAN
     ledger = Ledger()
-    async with httpx.AsyncClient(
-        base_url=stack.gateway_url,
-        headers={"X-API-Key": DEVICE_SECRET},
-        limits=httpx.Limits(max_connections=64),
-    ) as client:
+    observer = AckObserver(stack)
+    async with (
+        httpx.AsyncClient(
+            base_url=stack.url("gateway"),
+            headers={"X-API-Key": DEVICE_SECRET},
+            limits=httpx.Limits(max_connections=64),
+        ) as client,
+        httpx.AsyncClient(
+            base_url=stack.url("control"), headers={"X-API-Key": OPERATOR_SECRET}
+        ) as operator,
+    ):
         load = LoadGenerator(client=client, ledger=ledger, run_id=stack.run_id, rate=rate)
+        flow = CommandFlow(client=operator) if COMMANDS else None
         probe = Probe(load=load, conn=conn, unit_id=f"{prefix}PROBE")
-        injector = Injector(stack=stack, probe=probe, outage_s=3.0 if short else 10.0)
-        stop = asyncio.Event()
-        load_task = asyncio.create_task(load.run(stop))
-        watching = asyncio.Event()
+        injector = Injector(stack=stack, probe=probe, outage_s=2.0 if short else 10.0, flow=flow)
+        stop, watching = asyncio.Event(), asyncio.Event()
+        tasks = [asyncio.create_task(load.run(stop))]
+        if flow is not None:
+            await observer.start()
+            tasks.append(asyncio.create_task(flow.run(stop)))
         watchdog = asyncio.create_task(stack.watch(watching))
         try:
             fault_started = time.monotonic()
-            await injector.run(plan, gap_s=1.5 if short else duration_s / (len(plan) + 1) / 2)
+            await injector.run(plan, gap_s=1.0 if short else duration_s / (len(plan) + 1) / 2)
             await asyncio.sleep(max(2.0, duration_s - (time.monotonic() - fault_started)))
             stop.set()
-            await load_task
+            await asyncio.gather(*tasks)
+            load_s = time.monotonic() - fault_started
             verdict = await _drain(conn, ledger, prefix, timeout_s=60)
             tally = await _dead_letter_tally(stack, injector.planted)
+            commands = None
+            if flow is not None:
+                views = await flow.final_views(timeout_s=45)
+                await asyncio.sleep(1)  # answers published just before the last status change
+                commands = judge(issued=len(flow.issued), views=views, answers=observer.answers)
+                await observer.close()
         finally:
-            load_task.cancel()
+            for task in tasks:
+                task.cancel()
             watching.set()
             await watchdog
     controls = await negative_control(conn=conn, ledger=ledger, id_prefix=prefix)
@@ -145,7 +173,9 @@ async def _experiment(
         dead_letters=tally,
         controls=controls,
         retried_landed=landed,
+        commands=commands,
         elapsed_s=time.monotonic() - started,
+        load_s=load_s,
         crashes=stack.crashes,
         logs=stack.log_paths(),
     )

@@ -1,4 +1,4 @@
-"""The stack under test: a fresh database and prefix, TCP proxies, gateway and consumers."""
+"""The stack under test: a fresh database and prefix, TCP proxies, and the service processes."""
 
 from __future__ import annotations
 
@@ -16,13 +16,14 @@ import structlog
 from common.topology import Names, delete_all
 from db.migrate import migrate
 from tests.support.proxy import TcpProxy
-from tests.support.stack import Service, free_port, service_env
+from tests.support.stack import DEVICE_SECRET, Service, free_port, service_env
 
 log = structlog.get_logger("chaos")
 
 POSTGRES_URL = os.environ.get("CHAOS_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
 AMQP_URL = os.environ.get("CHAOS_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
-CONSUMERS = 2
+CONSUMERS = ("consumer0", "consumer1")
+AGENT_ID = "chaos"
 
 
 def _proxy_for(url: str, default_port: int) -> TcpProxy:
@@ -40,12 +41,12 @@ def _through(url: str, port: int) -> str:
 class Stack:
     """Everything one chaos run owns; `close()` removes all of it."""
 
+    with_commands: bool = False
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
-    gateway: Service | None = None
-    consumers: list[Service] = field(default_factory=list)
-    extra_queues: list[str] = field(default_factory=list)
+    roles: dict[str, Service] = field(default_factory=dict)
     services: list[Service] = field(default_factory=list)
     crashes: list[str] = field(default_factory=list)
+    extra_queues: list[str] = field(default_factory=list)
     _expected_exits: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
@@ -55,7 +56,8 @@ class Stack:
         self.names = Names(f"chaos-{self.run_id}.")
         self.pg_proxy = _proxy_for(POSTGRES_URL, 5432)
         self.amqp_proxy = _proxy_for(AMQP_URL, 5672)
-        self.gateway_port = free_port()
+        self.ports = {"gateway": free_port(), "control": free_port()}
+        self.extra_queues.append(self.names.agent_queue(AGENT_ID))
 
     def env(self, **extra: str) -> dict[str, str]:
         """The environment of a service: database and broker reached through the proxies."""
@@ -66,92 +68,94 @@ class Stack:
             **extra,
         )
 
-    @property
-    def gateway_url(self) -> str:
-        return f"http://127.0.0.1:{self.gateway_port}"
+    def url(self, role: str) -> str:
+        """Where an HTTP role listens."""
+        return f"http://127.0.0.1:{self.ports[role]}"
 
-    async def start(self) -> None:
-        """Create the database, start the gateway and the consumers, wait until all are up."""
-        await migrate(self.database_url)
-        self.start_gateway()
-        for _ in range(CONSUMERS):
-            self.consumers.append(self._track(Service("ingestion_service", self.env()).start()))
-        await self.wait_gateway()
-        await self.wait_consumers(CONSUMERS)
+    def _service(self, role: str) -> Service:
+        if role == "gateway":
+            env = self.env(GATEWAY_PORT=str(self.ports[role]))
+            return Service("api_gateway", env, port=self.ports[role])
+        if role == "control":
+            env = self.env(
+                CONTROL_PORT=str(self.ports[role]),
+                COMMAND_SWEEP_INTERVAL_S="0.2",
+                COMMAND_EXPIRY_GRACE_S="0.5",
+                COMMAND_REPUBLISH_AFTER_S="1",
+                COMMAND_COMPLETION_TIMEOUT_S="20",
+            )
+            return Service("control_service", env, port=self.ports[role])
+        if role == "agent":
+            env = self.env(
+                MEGAPACK_COUNT="4", EV_COUNT="4", SITE_COUNT="1", FAULT_RATE="0", SIM_SEED="7",
+                TELEMETRY_INTERVAL_S="1", GATEWAY_URL=self.url("gateway"),
+                DEVICE_API_KEY=DEVICE_SECRET, SIM_AGENT_ID=AGENT_ID,
+            )  # fmt: skip
+            return Service("simulator", env)
+        return Service("ingestion_service", self.env())
 
-    def _track(self, service: Service) -> Service:
+    def start_role(self, role: str) -> Service:
+        """Start (or start again) the process playing `role`."""
+        service = self._service(role).start()
         self.services.append(service)
+        self.roles[role] = service
         return service
 
-    def start_gateway(self) -> None:
-        """Start (or restart) the gateway on its fixed port."""
-        env = self.env(GATEWAY_PORT=str(self.gateway_port))
-        self.gateway = self._track(Service("api_gateway", env, port=self.gateway_port).start())
+    async def start(self) -> None:
+        """Create the database, start every process, wait until each is up."""
+        await migrate(self.database_url)
+        for role in ("gateway", *CONSUMERS, *(("control",) if self.with_commands else ())):
+            self.start_role(role)
+        await self.wait_ready("gateway")
+        await self.wait_consumers(self.names.ingest_queue, len(CONSUMERS))
+        if self.with_commands:
+            await self.wait_ready("control")
+            self.start_role("agent")
+            await self.wait_consumers(self.names.agent_queue(AGENT_ID), 1)
 
-    async def wait_gateway(self, timeout_s: float = 30.0) -> None:
-        """Wait until the gateway answers /readyz with 200."""
-        assert self.gateway is not None
-        await asyncio.to_thread(self.gateway.wait_ready, timeout_s)
+    async def wait_ready(self, role: str, timeout_s: float = 30.0) -> None:
+        """Wait until an HTTP role answers /readyz with 200."""
+        await asyncio.to_thread(self.roles[role].wait_ready, timeout_s)
 
-    def restart_gateway(self, sig: signal.Signals) -> None:
-        """Stop the gateway with `sig` (SIGTERM waits for it to drain) and start a new one."""
-        assert self.gateway is not None
-        self._expected_exits.add(id(self.gateway))
-        if sig == signal.SIGKILL:
-            self.gateway.kill()
-        else:
-            self.gateway.stop()
-        self.start_gateway()
+    async def restart(self, role: str, sig: signal.Signals) -> None:
+        """Stop `role` with `sig` (SIGTERM lets it finish its work) and start a new one."""
+        old = self.roles[role]
+        self._expected_exits.add(id(old))
+        await asyncio.to_thread(old.kill if sig == signal.SIGKILL else old.stop)
+        self.start_role(role)
 
-    def kill_consumer(self, index: int) -> None:
-        """SIGKILL one consumer and start its replacement at once."""
-        self._expected_exits.add(id(self.consumers[index]))
-        self.consumers[index].kill()
-        self.consumers[index] = self._track(Service("ingestion_service", self.env()).start())
-
-    async def consumer_count(self) -> int:
-        """Consumers attached to the ingest queue right now (asked of the broker directly)."""
+    async def consumer_count(self, queue_name: str) -> int:
+        """Consumers attached to a queue right now (asked of the broker directly)."""
         connection = await aio_pika.connect(self.amqp_url, timeout=10)
         async with connection:
             channel = await connection.channel()
-            queue = await channel.declare_queue(self.names.ingest_queue, passive=True)
+            try:
+                queue = await channel.declare_queue(queue_name, passive=True)
+            except aio_pika.exceptions.ChannelClosed:  # not declared yet
+                return 0
             return int(queue.declaration_result.consumer_count or 0)
 
-    async def wait_consumers(self, expected: int, timeout_s: float = 60.0) -> None:
-        """Wait until `expected` consumers are attached to the ingest queue."""
+    async def wait_consumers(self, queue_name: str, expected: int, timeout_s: float = 60) -> None:
+        """Wait until `expected` consumers are attached to a queue."""
         deadline = asyncio.get_running_loop().time() + timeout_s
-        while await self._consumer_count_or_zero() != expected:
+        while await self.consumer_count(queue_name) != expected:
             if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError(f"{expected} consumers not attached after {timeout_s}s")
+                raise TimeoutError(f"{expected} consumers not on {queue_name} after {timeout_s}s")
             await asyncio.sleep(0.1)
 
-    async def _consumer_count_or_zero(self) -> int:
-        try:
-            return await self.consumer_count()
-        except aio_pika.exceptions.ChannelClosed:  # queue not declared yet
-            return 0
-
     def supervise(self) -> None:
-        """Restart any process that exited by itself (as a supervisor would); note it as a crash."""
-        current = [self.gateway, *self.consumers]
-        for service in current:
-            if service is None or id(service) in self._expected_exits:
+        """Restart any process that exited by itself (as a supervisor would); note the crash."""
+        for role, service in list(self.roles.items()):
+            if id(service) in self._expected_exits or service.process is None:
                 continue
-            assert service.process is not None
             code = service.process.poll()
             if code is None:
                 continue
             tail = " | ".join(service.output().strip().splitlines()[-3:])[-600:]
-            self.crashes.append(f"{service.module} exited {code} by itself: {tail}")
-            log.error("chaos_service_crashed", service=service.module, code=code)
+            self.crashes.append(f"{role} ({service.module}) exited {code} by itself: {tail}")
+            log.error("chaos_service_crashed", role=role, code=code)
             self._expected_exits.add(id(service))
-            if service is self.gateway:
-                self.start_gateway()
-            else:
-                index = self.consumers.index(service)
-                self.consumers[index] = self._track(
-                    Service("ingestion_service", self.env()).start()
-                )
+            self.start_role(role)
 
     async def watch(self, stop: asyncio.Event) -> None:
         """Supervise every half second until `stop` is set."""
@@ -165,7 +169,8 @@ class Stack:
 
     async def close(self) -> None:
         """Stop every process, close the proxies, drop the database, delete the prefix."""
-        for service in self.services:
+        for service in self.roles.values():
+            self._expected_exits.add(id(service))
             await asyncio.to_thread(service.stop, 10.0)
         self.pg_proxy.close()
         self.amqp_proxy.close()

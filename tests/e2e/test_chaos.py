@@ -8,7 +8,10 @@ import sys
 
 import pytest
 
+from chaos.run import COMMANDS
 from tests.support.stack import ROOT
+
+COMMAND_FAULTS = ("restart control (SIGKILL)", "SIGKILL unit agent") if COMMANDS else ()
 
 
 def _figure(output: str, label: str) -> int:
@@ -17,14 +20,14 @@ def _figure(output: str, label: str) -> int:
     return int(match.group(1))
 
 
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(240)
 def test_short_chaos_run_loses_and_duplicates_nothing() -> None:
     run = subprocess.run(
         [sys.executable, "-m", "chaos", "--short", "--rate", "600"],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=140,
+        timeout=230,
         check=False,
     )
     output = run.stdout + run.stderr[-3000:]
@@ -48,8 +51,17 @@ def test_short_chaos_run_loses_and_duplicates_nothing() -> None:
         "restart gateway (SIGTERM)",
         "restart gateway (SIGKILL)",
         "poison messages",
+        *COMMAND_FAULTS,
     ):
         assert fault in output, f"{fault!r} not injected:\n{output}"
     assert output.count("caught:") == 3, output
     assert "MISSED" not in output
+    if COMMAND_FAULTS:
+        assert _figure(output, "commands issued") > 10
+        assert _figure(output, "commands final") == _figure(output, "commands issued")
+        assert _figure(output, "executed by the unit") > 0
+        assert _figure(output, "executed twice") == 0
+        assert _figure(output, "executed after expiry") == 0
+        assert _figure(output, "wrong final status") == 0
+        assert _figure(output, "answered, never issued") == 0
     assert "verdict: PASS" in output

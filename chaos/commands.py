@@ -1,0 +1,208 @@
+"""Commands under faults: a steady flow of operator commands, every unit answer observed.
+
+An observer queue bound to `command_acks` sees every answer the unit agent publishes. The agent
+answers a repeated delivery with its earlier answers (same `at_ms`), so a second *execution*
+shows as a second ACKNOWLEDGED answer with another `at_ms`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import aio_pika
+import httpx
+from aio_pika.abc import AbstractIncomingMessage
+
+from chaos.stack import Stack
+from common.topology import declare_exchange, quorum_arguments
+from proto.megapack.v1 import commands_pb2
+
+FINAL = {"completed", "rejected", "failed", "expired"}
+ACKNOWLEDGED = commands_pb2.COMMAND_ACK_STATUS_ACKNOWLEDGED
+ANSWER_STATUS = {
+    commands_pb2.COMMAND_ACK_STATUS_COMPLETED: "completed",
+    commands_pb2.COMMAND_ACK_STATUS_REJECTED: "rejected",
+    commands_pb2.COMMAND_ACK_STATUS_FAILED: "failed",
+}
+MEGAPACKS = [f"MP-{i:04d}" for i in range(1, 5)]
+EVS = [f"EV-{i:04d}" for i in range(1, 5)]
+
+
+def _command(rng: random.Random) -> tuple[str, dict[str, Any]]:
+    unit = rng.choice(MEGAPACKS + EVS)
+    if unit.startswith("MP"):
+        choice = rng.choice(
+            [
+                {"type": "set_mode", "params": {"mode": rng.choice(["IDLE", "STANDBY"])}},
+                {"type": "set_soc_limits", "params": {"min_percent": 5, "max_percent": 95}},
+            ]
+        )
+    else:
+        choice = rng.choice(
+            [
+                {"type": "set_charge_limit", "params": {"limit_percent": rng.randint(50, 100)}},
+                {"type": rng.choice(["start_charging", "stop_charging"]), "params": {}},
+            ]
+        )
+    # Short lives, some shorter than an outage: expiry must happen, and be honoured.
+    return unit, {**choice, "ttl_s": rng.choice([2, 5, 10])}
+
+
+@dataclass
+class CommandFlow:
+    """Sends commands at `rate` per second; retries refusals with the same Idempotency-Key."""
+
+    client: httpx.AsyncClient
+    rate: float = 4.0
+    issued: dict[str, dict[str, Any]] = field(default_factory=dict)  # command_id -> view
+    refusals: Counter[str] = field(default_factory=Counter)
+    rng: random.Random = field(default_factory=lambda: random.Random(11))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Send until `stop` is set."""
+        while not stop.is_set():
+            started = time.monotonic()
+            unit, body = _command(self.rng)
+            await self.send(unit, body)
+            await asyncio.sleep(max(0.0, 1 / self.rate - (time.monotonic() - started)))
+
+    async def send(self, unit: str, body: dict[str, Any], give_up_s: float = 30) -> str | None:
+        """POST until a 202 (returns the command id) or a final refusal."""
+        headers = {"Idempotency-Key": uuid.uuid4().hex}
+        deadline = time.monotonic() + give_up_s
+        while time.monotonic() < deadline:
+            try:
+                response = await self.client.post(
+                    f"/v1/units/{unit}/commands", json=body, headers=headers, timeout=10
+                )
+            except httpx.HTTPError as error:
+                self.refusals[type(error).__name__] += 1
+            else:
+                if response.status_code == 202:
+                    view = response.json()
+                    self.issued[view["command_id"]] = view
+                    return str(view["command_id"])
+                self.refusals[str(response.status_code)] += 1
+                if response.status_code not in (503, 404):  # 404: unit not reported yet
+                    return None
+            await asyncio.sleep(0.5)
+        return None
+
+    async def final_views(self, timeout_s: float) -> dict[str, dict[str, Any]]:
+        """Each issued command as the control service shows it, once all are final (or time out)."""
+        deadline = time.monotonic() + timeout_s
+        views: dict[str, dict[str, Any]] = {}
+        while True:
+            for command_id in self.issued:
+                if views.get(command_id, {}).get("status") in FINAL:
+                    continue
+                try:
+                    response = await self.client.get(f"/v1/commands/{command_id}", timeout=10)
+                except httpx.HTTPError:
+                    continue
+                if response.status_code == 200:
+                    views[command_id] = response.json()
+            if all(v.get("status") in FINAL for v in views.values()) and len(views) == len(
+                self.issued
+            ):
+                return views
+            if time.monotonic() > deadline:
+                return views
+            await asyncio.sleep(0.5)
+
+
+@dataclass
+class AckObserver:
+    """Every answer published on `command_acks`, read from a queue of the run's own."""
+
+    stack: Stack
+    answers: dict[str, list[commands_pb2.CommandAck]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+
+    async def start(self) -> None:
+        """Declare and bind the observer queue, then consume it in the background."""
+        name = f"{self.stack.names.prefix}chaos.ack-observer"
+        self.stack.extra_queues.append(name)
+        self._connection = await aio_pika.connect_robust(self.stack.amqp_url, timeout=10)
+        channel = await self._connection.channel()
+        exchange = await declare_exchange(channel, self.stack.names.command_acks)
+        queue = await channel.declare_queue(name, durable=True, arguments=quorum_arguments())
+        await queue.bind(exchange, routing_key="#")
+        await queue.consume(self._on_answer)
+
+    async def _on_answer(self, message: AbstractIncomingMessage) -> None:
+        ack = commands_pb2.CommandAck.FromString(message.body)
+        self.answers[ack.command_id].append(ack)
+        await message.ack()
+
+    async def close(self) -> None:
+        """Stop consuming."""
+        await self._connection.close()
+
+
+@dataclass(frozen=True, slots=True)
+class CommandVerdict:
+    """How the commands ended, against what the unit agent said."""
+
+    issued: int
+    final: int
+    executed: int
+    executed_twice: int
+    executed_after_expiry: int
+    wrong_status: list[str]
+    statuses: Counter[str]
+    unknown_answered: int  # answers about commands the flow never got an id for
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.issued > 0
+            and self.final == self.issued
+            and self.executed > 0
+            and self.executed_twice == 0
+            and self.executed_after_expiry == 0
+            and not self.wrong_status
+            and self.unknown_answered == 0
+        )
+
+
+def _expected(answers: list[commands_pb2.CommandAck]) -> set[str]:
+    """The final statuses the unit's answers allow."""
+    ends = {ANSWER_STATUS[a.status] for a in answers if a.status in ANSWER_STATUS}
+    if ends:
+        return ends
+    if any(a.status == ACKNOWLEDGED for a in answers):
+        return {"failed"}  # acknowledged but never finished: the completion timeout fails it
+    return {"expired"}
+
+
+def judge(
+    *,
+    issued: int,
+    views: dict[str, dict[str, Any]],
+    answers: dict[str, list[commands_pb2.CommandAck]],
+) -> CommandVerdict:
+    """Compare every command's final status with the answers the agent published."""
+    executed = twice = late = 0
+    wrong: list[str] = []
+    for command_id, view in views.items():
+        said = answers.get(command_id, [])
+        runs = {(a.agent_id, a.at_ms) for a in said if a.status == ACKNOWLEDGED}
+        executed += bool(runs)
+        twice += len(runs) > 1
+        expires_ms = int(datetime.fromisoformat(view["expires_at"]).timestamp() * 1000)
+        late += any(at_ms > expires_ms for _, at_ms in runs)
+        if view["status"] not in _expected(said):
+            wrong.append(f"{command_id} {view['status']} (unit said {sorted(_expected(said))})")
+    final = sum(1 for v in views.values() if v.get("status") in FINAL)
+    statuses = Counter(str(v.get("status")) for v in views.values())
+    unknown = len(set(answers) - set(views))
+    return CommandVerdict(issued, final, executed, twice, late, wrong, statuses, unknown)
