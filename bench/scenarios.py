@@ -76,7 +76,7 @@ async def drive(
             profile.record([*stack.gateways, *stack.consumers], seconds=options.duration_s,
                            directory=Path(options.profile_dir), scenario=profile_as)
         )  # fmt: skip
-    meter = CpuMeter(stack, meter_extra)
+    meter = await CpuMeter.start(stack, meter_extra)
     ends = time.monotonic() + options.duration_s
     while time.monotonic() < ends:
         for proc in sample_rss or []:
@@ -170,7 +170,8 @@ async def drain(stack: Stack) -> dict[str, Any]:
     )  # fmt: skip
     started = time.monotonic()
     await stack.start_consumers()
-    meter = CpuMeter(stack)
+    await stack.wait_rows("DRN", 1)  # connected and storing: its backend can be measured
+    meter = await CpuMeter.start(stack)
     landed = await stack.wait_rows("DRN", expected)
     wall_s = time.monotonic() - started
     cpu = meter.read()

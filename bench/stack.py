@@ -167,31 +167,47 @@ COUNT_TAG = "SELECT count(*) FROM megapack_telemetry WHERE unit_id LIKE $1"
 
 
 class CpuMeter:
-    """CPU seconds per wall second of the services, PostgreSQL, RabbitMQ and the whole box."""
+    """CPU seconds per wall second of the services, their PostgreSQL backends, RabbitMQ, the box.
 
-    def __init__(self, stack: Stack, extra: dict[str, list[int]] | None = None) -> None:
-        self._groups: dict[str, list[int]] = {
-            "gateways": [p.pid for p in stack.gateways],
-            "consumers": [p.pid for p in stack.consumers],
-            "postgres": pids_named("postgres"),
-            "rabbitmq": pids_named("beam.smp"),
-            **(extra or {}),
+    `postgres` counts only the backends connected to the bench database (other users of the
+    server are not ours); `rabbitmq` is the whole broker, shared with anyone else using it.
+    """
+
+    def __init__(self, groups: dict[str, list[int]]) -> None:
+        self._before = {
+            name: {pid: cpu_seconds(pid) for pid in pids} for name, pids in groups.items()
         }
-        self._before = {name: self._cpu(pids) for name, pids in self._groups.items()}
         self._machine = machine_busy()
         self._started = time.monotonic()
 
-    @staticmethod
-    def _cpu(pids: list[int]) -> float:
-        return sum(cpu_seconds(pid) for pid in pids)
+    @classmethod
+    async def start(cls, stack: Stack, extra: dict[str, list[int]] | None = None) -> CpuMeter:
+        """Begin measuring the stack's processes (and `extra` named groups of pids)."""
+        assert stack.db is not None
+        backends = await stack.db.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        )
+        return cls(
+            {
+                "gateways": [p.pid for p in stack.gateways],
+                "consumers": [p.pid for p in stack.consumers],
+                "postgres": [row["pid"] for row in backends],
+                "rabbitmq": pids_named("beam.smp"),
+                **(extra or {}),
+            }
+        )
 
     def read(self) -> dict[str, float]:
-        """Cores used by each group since construction; `machine` is the whole box (of 2)."""
+        """Cores used by each group since the start; `machine` is the whole box."""
         wall = time.monotonic() - self._started
-        cores = {
-            name: round((self._cpu(pids) - self._before[name]) / wall, 2)
-            for name, pids in self._groups.items()
-        }
+        cores = {}
+        for name, before in self._before.items():
+            used = 0.0
+            for pid, start_s in before.items():
+                now_s = cpu_seconds(pid)
+                used += max(0.0, now_s - start_s) if now_s else 0.0  # a gone pid counts nothing
+            cores[name] = round(used / wall, 2)
         busy, total = machine_busy()
         share = (busy - self._machine[0]) / max(1, total - self._machine[1])
         cores["machine"] = round(share * (os.cpu_count() or 1), 2)
