@@ -71,11 +71,22 @@ class AgentTransport:
         queue = await channel.declare_queue(
             names.agent_queue(self._agent_id), durable=True, arguments=quorum_arguments()
         )
-        for kind, unit_id in self._unit_keys:
-            await queue.bind(commands, routing_key=routing_key(kind, unit_id))
+        await self._bind_units(channel, queue=queue.name, exchange=commands.name)
         await queue.consume(self.on_message)
         self.consuming.set()
         log.info("agent_consuming", queue=queue.name, units=len(self._unit_keys))
+
+    async def _bind_units(self, channel: AbstractChannel, *, queue: str, exchange: str) -> None:
+        """One binding per unit, pipelined: thousands of round trips would take minutes.
+
+        Bindings of a durable queue live on the broker, so a reconnect needs none again.
+        """
+        underlay = await channel.get_underlay_channel()
+        keys = [routing_key(kind, unit_id) for kind, unit_id in self._unit_keys]
+        for key in keys[:-1]:
+            await underlay.queue_bind(queue, exchange, routing_key=key, nowait=True)
+        if keys:  # answered only once the broker has processed every binding before it
+            await underlay.queue_bind(queue, exchange, routing_key=keys[-1])
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
         """Decide, publish every answer with a confirm, then ack (nack to retry on failure)."""
