@@ -83,6 +83,7 @@ async def run(stack: Stack) -> dict[str, Any]:
         results["overload"] = await scenarios.end_to_end(stack, "overload", **shape)
     if "drain" in chosen:
         results["drain"] = await scenarios.drain(stack)
+    results["storage"] = await scenarios.storage(stack)  # before raw COPY leaves dead rows
     if "parts" in chosen:
         results["parts"] = await scenarios.parts(stack)
     if "simulator" in chosen:

@@ -237,3 +237,19 @@ async def parts(stack: Stack) -> dict[str, Any]:
             "peak_rss_mb": bare.peak_rss_kb // 1024,
         },
     }
+
+
+async def storage(stack: Stack) -> dict[str, Any]:
+    """Bytes per stored Megapack reading, heap and indexes (plain PostgreSQL, uncompressed)."""
+    assert stack.db is not None
+    row = await stack.db.fetchrow(
+        """SELECT count(*) AS rows, pg_table_size('megapack_telemetry') AS heap,
+                  pg_indexes_size('megapack_telemetry') AS indexes FROM megapack_telemetry"""
+    )
+    assert row is not None
+    rows = max(1, row["rows"])
+    return {
+        "megapack_rows": row["rows"],
+        "heap_bytes_per_row": round(row["heap"] / rows),
+        "index_bytes_per_row": round(row["indexes"] / rows),
+    }
