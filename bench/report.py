@@ -124,3 +124,47 @@ def print_report(console: Console, results: dict[str, Any]) -> None:
     for name, mb in results["peak_rss_mb"].items():
         memory.add_row(name, str(mb))
     console.print(memory)
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The same figures as Markdown tables (for docs/PERFORMANCE.md)."""
+    lines = [
+        "| scenario | requests/s | accepted/s | landed/s | lag p50/p95/p99 ms | lost |"
+        " CPU µs per reading: gateway / consumer / PostgreSQL / RabbitMQ |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name in ("single", "json", "protobuf", "lag", "overload"):
+        r = results.get(name)
+        if r:
+            lag, us = r["lag_ms"], r["cpu_us_per_reading"]
+            lines.append(
+                f"| {name} | {r['requests_per_s']:,.0f} | {r['accepted_per_s']:,} | "
+                f"{r['landed_per_s']:,} | {lag['p50']} / {lag['p95']} / {lag['p99']} | "
+                f"{r['lost']} | {us['gateways']} / {us['consumers']} / {us['postgres']} / "
+                f"{us['rabbitmq']} |"
+            )
+    lines += ["", "| target | measured | goal | verdict |", "| --- | ---: | ---: | --- |"]
+    verdicts = {True: "met", False: "**missed**", None: "not run"}
+    for row in results["targets"]:
+        lines.append(
+            f"| {row['target'].strip()} | {row['measured']} | {row['goal']} | "
+            f"{verdicts[row['met']]} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """`python -m bench.report RESULTS.json`: print a run's figures as Markdown."""
+    import sys
+
+    import orjson
+
+    if len(sys.argv) != 2 or sys.argv[1] in ("-h", "--help"):
+        print("usage: python -m bench.report RESULTS.json")
+        raise SystemExit(0 if len(sys.argv) == 2 else 2)
+    with open(sys.argv[1], "rb") as source:
+        print(markdown(orjson.loads(source.read())))
+
+
+if __name__ == "__main__":
+    main()
