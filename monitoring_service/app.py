@@ -21,7 +21,7 @@ from rich.console import Console
 from common.broker import Broker
 from common.db import create_pool
 from common.http import health_router
-from common.topology import Names, declare_exchange, declare_telemetry
+from common.topology import Names, declare_exchange
 from monitoring_service.api import monitoring_router
 from monitoring_service.console import render
 from monitoring_service.job import Monitor
@@ -36,8 +36,7 @@ TRANSIENT = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, T
 
 
 async def declare_monitoring(channel: AbstractChannel, names: Names) -> None:
-    """The queues the report inspects and the exchange alert events go to."""
-    await declare_telemetry(channel, names)
+    """The exchange alert events go to: all the monitoring broker user may configure."""
     await declare_exchange(channel, names.alerts)
 
 

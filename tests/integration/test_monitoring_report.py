@@ -13,13 +13,14 @@ import httpx
 import pytest
 
 from common.broker import Broker
-from common.topology import Names
+from common.topology import Names, declare_telemetry
 from monitoring_service.alerting import evaluate_alerts
 from monitoring_service.app import declare_monitoring
 from monitoring_service.job import thresholds_from
 from monitoring_service.probes import BrokerQueueProbe, GatewayScraper, gateway_rates
 from monitoring_service.report import compute_report
 from monitoring_service.settings import ReportSettings
+from tests.integration.test_broker_permissions import BrokerUsers, users  # noqa: F401
 from tests.support.readings import ev, megapack, now_ms
 from tests.support.stack import Service
 
@@ -289,8 +290,16 @@ async def probe_broker(amqp_url: str, amqp_prefix: str) -> AsyncIterator[Broker]
     await broker.close()
 
 
+async def test_queue_probe_reports_unknown_for_missing_queues(probe_broker: Broker) -> None:
+    sample = await BrokerQueueProbe(broker=probe_broker).sample()
+    assert (sample.depth, sample.consumers, sample.dead_letters) == (None, None, None)
+    assert probe_broker.ready  # the publishing channel survived the refused declares
+    await probe_broker.publish(probe_broker.names.alerts, "alert.raised.x", b"{}")
+
+
 async def test_queue_probe_reads_depth_consumers_and_dead_letters(probe_broker: Broker) -> None:
     names = probe_broker.names
+    await declare_telemetry(probe_broker.channel, names)  # as the gateway does
     for index in range(3):
         await probe_broker.publish(names.telemetry, "megapack", f"m{index}".encode())
     await probe_broker.publish(names.dead_letters, "megapack", b"poison")
@@ -305,3 +314,23 @@ async def test_queue_probe_reads_depth_consumers_and_dead_letters(probe_broker: 
     await received.get()
     assert (await probe.sample()).consumers == 1
     await queue.cancel(tag)
+
+
+async def test_the_compose_monitoring_user_can_probe_and_publish(
+    users: BrokerUsers,  # noqa: F811 (the fixture imported above)
+) -> None:
+    """With the compose broker permissions: connect, read the queues, publish an alert event."""
+    names = Names("")
+    ingestion = Broker(users.url("ingestion"), names, declare=declare_telemetry)
+    monitoring = Broker(users.url("monitoring"), names, declare=declare_monitoring)
+    for broker in (ingestion, monitoring):
+        await broker.start()
+        await broker.wait_connected(10)
+    try:
+        await ingestion.publish(names.telemetry, "megapack", b"m")
+        sample = await BrokerQueueProbe(broker=monitoring).sample()
+        assert (sample.depth, sample.dead_letters) == (1, 0)
+        await monitoring.publish(names.alerts, "alert.raised.unit_stale", b"{}")
+    finally:
+        await monitoring.close()
+        await ingestion.close()
