@@ -67,8 +67,8 @@ FLAGS = (
 )  # fmt: skip
 
 
-def parse_args(argv: list[str] | None = None) -> None:
-    """Read the flags; each one given overrides its environment variable."""
+def parse_args(argv: list[str] | None = None) -> dict[str, str]:
+    """The environment variables the given flags override."""
     parser = argparse.ArgumentParser(
         prog="python -m simulator",
         description="Simulate Megapacks and EVs: telemetry to the gateway, commands obeyed.",
@@ -79,11 +79,10 @@ def parse_args(argv: list[str] | None = None) -> None:
         parser.add_argument(*aliases, dest=name, type=kind, help=f"overrides {name.upper()}")
     parser.add_argument("--no-agent", action="store_true", help="do not consume commands")
     args = vars(parser.parse_args(argv))
-    for name, _ in FLAGS:
-        if args[name] is not None:
-            os.environ[name.upper()] = str(args[name])
+    overrides = {name.upper(): str(args[name]) for name, _ in FLAGS if args[name] is not None}
     if args["no_agent"]:
-        os.environ["SIM_AGENT"] = "false"
+        overrides["SIM_AGENT"] = "false"
+    return overrides
 
 
 async def run(settings: SimulatorSettings) -> None:
@@ -177,7 +176,7 @@ async def start_agent(
 
 def main() -> None:
     """Parse flags, validate settings, simulate."""
-    parse_args()
+    os.environ.update(parse_args())
     settings = load_settings(SimulatorSettings, "simulator")
     configure_logging(level=settings.log_level, fmt=settings.log_format)
     asyncio.run(run(settings))

@@ -12,6 +12,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
+
 from proto.megapack.v1 import commands_pb2
 from simulator.ev import HOME_CHARGER_KW, Ev
 from simulator.fleet import Fleet
@@ -23,6 +25,7 @@ COMPLETED = commands_pb2.COMMAND_ACK_STATUS_COMPLETED
 REJECTED = commands_pb2.COMMAND_ACK_STATUS_REJECTED
 FAILED = commands_pb2.COMMAND_ACK_STATUS_FAILED
 REMEMBERED_COMMANDS = 100_000
+log = structlog.get_logger("simulator.agent")
 
 
 class Refusal(Exception):
@@ -75,6 +78,9 @@ class UnitAgent:
             done = self._execute(command, params, now_ms)
         except Refusal as refusal:
             return [self._ack(command, REJECTED, now_ms, str(refusal))]
+        except Exception as error:  # a unit that cannot say why still answers
+            log.exception("command_crashed", command_id=command.command_id)
+            return [self._ack(command, FAILED, now_ms, f"internal error: {error!r}")]
         acks = [self._ack(command, ACKNOWLEDGED, now_ms)]
         if done:
             acks.append(self._ack(command, COMPLETED, now_ms))

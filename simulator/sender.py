@@ -124,6 +124,9 @@ class Sender:
             stream.in_flight = count
             try:
                 await self._deliver(stream, chunk)
+            except Exception:  # a bug must cost this chunk (counted), not the whole stream
+                self._stats.dropped += count
+                log.exception("batch_send_crashed", stream=stream.name, readings=count)
             finally:
                 stream.in_flight = 0
 
