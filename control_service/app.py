@@ -45,11 +45,12 @@ def create_app(settings: ControlSettings) -> FastAPI:
             return await handlers.apply_answer(store=store, answer=answer)
 
         async def sweep() -> None:
-            await handlers.sweep(
-                store=store,
-                grace_s=settings.command_expiry_grace_s,
-                completion_timeout_s=settings.command_completion_timeout_s,
-            )
+            if await consumer.caught_up():
+                await handlers.sweep(
+                    store=store,
+                    grace_s=settings.command_expiry_grace_s,
+                    completion_timeout_s=settings.command_completion_timeout_s,
+                )
             await handlers.republish_pending(
                 store=store, publisher=publisher, idle_s=settings.command_republish_after_s
             )

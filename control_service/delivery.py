@@ -119,6 +119,8 @@ class AnswerConsumer:
         # the order they arrived (the lock is fair), so ACKNOWLEDGED never overtakes COMPLETED.
         self._in_order = asyncio.Lock()
         self.consuming = False
+        self._caught_up = False
+        self._unfinished = 0  # delivered to us, not yet applied and acked
 
     async def run(self) -> None:
         """Wait for the broker, then consume (the robust channel resumes after reconnects)."""
@@ -143,9 +145,32 @@ class AnswerConsumer:
             self.consuming = True
             log.info("consuming_answers", queue=self._broker.names.acks_queue)
 
+    async def caught_up(self) -> bool:
+        """True once the answers queued before we started are applied, and the broker is up.
+
+        Until then the sweeper must not expire anything: the answer proving a command was
+        acknowledged in time may be waiting in `control.acks` (after a restart or an outage).
+        """
+        if not (self.consuming and self._broker.ready):
+            self._caught_up = False
+            return False
+        if not self._caught_up:
+            # The raw channel: aio-pika answers a passive declare of a known queue from cache.
+            raw = await self._broker.channel.get_underlay_channel()
+            declared = await raw.queue_declare(self._broker.names.acks_queue, passive=True)
+            waiting = declared.message_count
+            self._caught_up = waiting == 0 and self._unfinished == 0
+            if self._caught_up:
+                log.info("answers_caught_up")
+        return self._caught_up
+
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
-        async with self._in_order:
-            await self._handle(message)
+        self._unfinished += 1
+        try:
+            async with self._in_order:
+                await self._handle(message)
+        finally:
+            self._unfinished -= 1
 
     async def _handle(self, message: AbstractIncomingMessage) -> None:
         answer = decode_answer(message.body)

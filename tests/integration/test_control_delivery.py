@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 
 import aio_pika
 import asyncpg
@@ -232,20 +233,27 @@ async def test_a_restarted_service_ends_commands_in_flight_right(
             base_url=service.url, headers={"X-API-Key": OPERATOR_SECRET, **JSON}, timeout=10
         ) as http:
             answered = [await send(http, unit, ttl_s=30) for _ in range(3)]
+            short = await http.post(
+                f"/v1/units/{unit}/commands",
+                json={"type": "set_mode", "params": {"mode": "IDLE"}, "ttl_s": 1},
+            )
             unanswered = await send(http, unit, ttl_s=2)
-            commands = [(await agent.next())[0] for _ in range(4)]
+            commands = [(await agent.next())[0] for _ in range(5)]
+        answered.append(short.json()["command_id"])  # acknowledged in time, applied late
         service.kill()  # SIGKILL: nothing finishes
         for command in commands:
             if command.command_id in answered:
                 await agent.answer(command, pb.COMMAND_ACK_STATUS_ACKNOWLEDGED)
                 await agent.answer(command, pb.COMMAND_ACK_STATUS_COMPLETED)
+        expires_at = datetime.fromisoformat(short.json()["expires_at"])
+        await asyncio.sleep(max(0.0, (expires_at - datetime.now(UTC)).total_seconds() + 1))
         service.start().wait_ready()
         async with httpx.AsyncClient(
             base_url=service.url, headers={"X-API-Key": OPERATOR_SECRET}, timeout=10
         ) as http:
             ended = [await wait_status(http, command_id, FINAL) for command_id in answered]
             expired = await wait_status(http, unanswered, FINAL)
-        assert [command["status"] for command in ended] == ["completed"] * 3
+        assert [command["status"] for command in ended] == ["completed"] * 4
         assert expired["status"] == "expired"
     finally:
         service.stop()
