@@ -4,25 +4,32 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 
 import asyncpg
 import uvicorn
 from rich.console import Console
 
+from common.broker import Broker
 from common.db import create_pool
 from common.logging import configure_logging
 from common.settings import load_settings
-from monitoring_service.app import create_app
+from common.topology import Names
+from monitoring_service.app import BROKER_WAIT_S, create_app, declare_monitoring
 from monitoring_service.console import json_line, render
 from monitoring_service.job import Monitor
-from monitoring_service.probes import GatewayScraper
+from monitoring_service.probes import BrokerQueueProbe, GatewayScraper
 from monitoring_service.settings import MonitoringSettings, ReportSettings
 
 
 async def report_once(settings: ReportSettings, *, as_json: bool) -> None:
     """Compute one report (read-only: no alert changes, nothing stored) and print it."""
     pool = await create_pool(settings.database_url, min_size=1, max_size=2)
+    broker = Broker(settings.amqp_url, Names(settings.amqp_prefix), declare=declare_monitoring)
+    await broker.start()
+    with contextlib.suppress(TimeoutError):  # without a broker the queue figures are null
+        await broker.wait_connected(BROKER_WAIT_S)
     try:
         monitor = Monitor(
             pool=pool,
@@ -30,10 +37,12 @@ async def report_once(settings: ReportSettings, *, as_json: bool) -> None:
             gateway=GatewayScraper(
                 url=settings.gateway_url, timeout_s=settings.gateway_scrape_timeout_s
             ),
+            queues=BrokerQueueProbe(broker=broker),
         )
         await monitor.seed()
         report = await monitor.compute()
     finally:
+        await broker.close()
         await pool.close()
     if as_json:
         print(json_line(report), flush=True)

@@ -122,6 +122,17 @@ class Monitor:
 
     async def run_once(self, *, now: datetime | None = None) -> Report | None:
         """Evaluate alerts and store this interval's report; None when another instance did."""
+        report = await self._evaluate_and_store(now=now)
+        if report is not None:
+            metrics.RUNS.labels("stored").inc()
+            if self._on_report is not None:
+                self._on_report(report)
+        if self.latest is not None:
+            metrics.export(self.latest)
+        await self.flush_events()  # every instance helps: the outbox is claimed row by row
+        return report
+
+    async def _evaluate_and_store(self, *, now: datetime | None) -> Report | None:
         sample, rates, queues = await self._probe()
         async with self._pool.acquire() as conn, conn.transaction():
             if not await try_evaluation_lock(conn):
@@ -153,14 +164,9 @@ class Monitor:
                 instance=self._instance,
                 report_json=report.model_dump_json(),
             )
-        metrics.RUNS.labels("stored").inc()
         metrics.ALERT_CHANGES.labels("raised").inc(len(changes.raised))
         metrics.ALERT_CHANGES.labels("cleared").inc(len(changes.cleared))
         self.latest = report
-        metrics.export(report)
-        if self._on_report is not None:
-            self._on_report(report)
-        await self.flush_events()
         return report
 
     async def flush_events(self) -> None:

@@ -14,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
+from common.broker import Broker
+from common.topology import Names, declare_telemetry
 from db.migrate import migrate
 from monitoring_service.job import Monitor
 from tests.integration.test_monitoring_report import (
@@ -55,12 +57,12 @@ async def fresh_database(database_url: str) -> AsyncIterator[str]:
     await drop_database(url)
 
 
-def _report_cli(database_url: str) -> dict[str, object]:
+def _report_cli(database_url: str, *, amqp_url: str, prefix: str) -> dict[str, object]:
     done = subprocess.run(
         [sys.executable, "-m", "monitoring_service", "report", "--once", "--json"],
         cwd=ROOT,
         env={
-            **service_env(database_url=database_url, amqp_url="", prefix=""),
+            **service_env(database_url=database_url, amqp_url=amqp_url, prefix=prefix),
             "GATEWAY_URL": "http://127.0.0.1:1",
             "MONITOR_INTERVAL_S": "10",
             "STALE_AFTER_S": "30",
@@ -76,7 +78,9 @@ def _report_cli(database_url: str) -> dict[str, object]:
     return report
 
 
-async def test_an_empty_database_gives_a_report_of_zeros(fresh_database: str) -> None:
+async def test_an_empty_database_gives_a_report_of_zeros(
+    fresh_database: str, amqp_url: str, amqp_prefix: str
+) -> None:
     pool = await asyncpg.create_pool(fresh_database, min_size=1, max_size=2)
     assert pool is not None
     try:
@@ -92,18 +96,36 @@ async def test_an_empty_database_gives_a_report_of_zeros(fresh_database: str) ->
     assert report.ingest.megapack_readings_per_s == report.ingest.ev_readings_per_s == 0
     assert report.faults.units_in_fault == report.faults.new_faults == 0
     assert report.evs.total == report.soc.units_low == 0
-    cli = await asyncio.to_thread(_report_cli, fresh_database)
+    cli = await asyncio.to_thread(
+        _report_cli, fresh_database, amqp_url=amqp_url, prefix=f"{amqp_prefix}none."
+    )
     assert cli["units"] == {"total": 0, "reporting": 0, "stale": 0, "megapacks": 0, "evs": 0}
     assert cli["soc"]["sites"] == []  # type: ignore[index]
+    assert cli["ingest"]["queue_depth"] is None  # type: ignore[index]  # no such queue
 
 
-async def test_report_once_json_holds_the_figures(fresh_database: str) -> None:
+async def test_report_once_json_holds_the_figures(
+    fresh_database: str, amqp_url: str, amqp_prefix: str
+) -> None:
     conn = await asyncpg.connect(fresh_database)
     try:
         await add_known_fleet(conn, "K-", datetime.now(UTC))
     finally:
         await conn.close()
-    report = await asyncio.to_thread(_report_cli, fresh_database)
+    names = Names(f"{amqp_prefix}cli{uuid.uuid4().hex[:6]}.")
+    broker = Broker(amqp_url, names, declare=declare_telemetry)
+    await broker.start()
+    await broker.wait_connected(10)
+    try:
+        for _ in range(2):
+            await broker.publish(names.telemetry, "ev", b"x")
+    finally:
+        await broker.close()
+    report = await asyncio.to_thread(
+        _report_cli, fresh_database, amqp_url=amqp_url, prefix=names.prefix
+    )
+    assert report["ingest"]["queue_depth"] == 2  # type: ignore[index]
+    assert report["ingest"]["queue_consumers"] == 0  # type: ignore[index]
     soc, units, evs = report["soc"], report["units"], report["evs"]
     assert isinstance(soc, dict)
     assert soc["mean_percent"] == pytest.approx(46.0)
