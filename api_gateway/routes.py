@@ -82,7 +82,18 @@ def telemetry_router(
     ) -> ApiKey:
         return authenticate(request, presented, keys=settings.device_api_keys)
 
+    in_flight = [0]  # requests inside handle() right now
+
     async def handle(kind: Kind, request: Request, key: ApiKey) -> JSONResponse:
+        if in_flight[0] >= settings.max_requests_in_flight:
+            raise _refuse(503, "gateway is overloaded; retry shortly", 1)
+        in_flight[0] += 1
+        try:
+            return await admitted(kind, request, key)
+        finally:
+            in_flight[0] -= 1
+
+    async def admitted(kind: Kind, request: Request, key: ApiKey) -> JSONResponse:
         body = await read_body(request, settings.max_body_bytes)
         now_us = time.time_ns() // 1000
         window = Window(settings.max_batch_readings, now_us, settings.retention_days)

@@ -18,3 +18,6 @@ class GatewaySettings(DeviceKeysMixin, BaseServiceSettings):
     publish_timeout_s: float = Field(default=5.0, gt=0, le=60)
     max_pending_readings: int = Field(default=200_000, ge=1000)
     publish_max_in_flight: int = Field(default=8, ge=1, le=256)
+    # Requests being read, validated or published at once; past it new ones get 503 at once,
+    # so a CPU-bound gateway pushes back instead of queueing work (and memory) without end.
+    max_requests_in_flight: int = Field(default=256, ge=1, le=100_000)

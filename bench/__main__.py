@@ -79,7 +79,7 @@ async def run(stack: Stack) -> dict[str, Any]:
             stack, "lag", rate=scenarios.LAG_OFFERED_PER_S, **shape
         )
     if "overload" in chosen:
-        shape = {**scenarios.SHAPES["protobuf"], "connections": 128}
+        shape = {**scenarios.SHAPES["protobuf"], "connections": 384}  # > MAX_REQUESTS_IN_FLIGHT
         results["overload"] = await scenarios.end_to_end(stack, "overload", **shape)
     if "drain" in chosen:
         results["drain"] = await scenarios.drain(stack)
