@@ -15,7 +15,9 @@ import pytest
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 
 from common.topology import Names, declare_exchange, quorum_arguments
+from db.migrate import migrate
 from proto.megapack.v1 import commands_pb2 as pb
+from tests.conftest import BASE_DATABASE_URL, RUN_ID, _drop_database
 from tests.integration.test_control_api import JSON, add_unit, control_service
 from tests.support.stack import OPERATOR_SECRET, Service
 
@@ -220,13 +222,26 @@ async def test_a_pending_command_left_by_a_crash_is_published_again(
     )
 
 
+@pytest.fixture
+async def lone_database() -> AsyncIterator[str]:
+    """A database of its own: no other control service's sweeper may touch its commands."""
+    name = f"megapack_test_{RUN_ID}_control_restart"
+    url = f"{BASE_DATABASE_URL}/{name}"
+    await migrate(url)
+    yield url
+    await _drop_database(name)
+
+
 async def test_a_restarted_service_ends_commands_in_flight_right(
-    stack_env: dict[str, str], amqp_url: str, amqp_prefix: str, db: asyncpg.Connection
+    stack_env: dict[str, str], amqp_url: str, amqp_prefix: str, lone_database: str
 ) -> None:
     prefix = f"{amqp_prefix}restart."  # its own exchanges: no other control service consumes
-    service = control_service({**stack_env, "AMQP_PREFIX": prefix}).start().wait_ready()
+    env = {**stack_env, "AMQP_PREFIX": prefix, "DATABASE_URL": lone_database}
+    service = control_service(env).start().wait_ready()
     agent = ScriptedAgent(amqp_url, prefix)
+    db = await asyncpg.connect(lone_database)
     unit = await add_unit(db)
+    await db.close()
     await agent.start(unit)
     try:
         async with httpx.AsyncClient(
