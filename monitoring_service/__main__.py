@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import sys
 
 import asyncpg
 import uvicorn
-from rich.console import Console
 
 from common.broker import Broker
 from common.db import create_pool
@@ -17,7 +15,7 @@ from common.logging import configure_logging
 from common.settings import load_settings
 from common.topology import Names
 from monitoring_service.app import BROKER_WAIT_S, create_app, declare_monitoring
-from monitoring_service.console import json_line, render
+from monitoring_service.console import json_line, make_console, render
 from monitoring_service.job import Monitor
 from monitoring_service.probes import BrokerQueueProbe, GatewayScraper
 from monitoring_service.settings import MonitoringSettings, ReportSettings
@@ -47,7 +45,7 @@ async def report_once(settings: ReportSettings, *, as_json: bool) -> None:
     if as_json:
         print(json_line(report), flush=True)
     else:
-        render(report, console=Console(file=sys.stdout))
+        render(report, console=make_console(settings.report_format))
 
 
 def main() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -23,7 +22,7 @@ from common.db import create_pool
 from common.http import health_router
 from common.topology import Names, declare_exchange
 from monitoring_service.api import monitoring_router
-from monitoring_service.console import render
+from monitoring_service.console import make_console, render
 from monitoring_service.job import Monitor
 from monitoring_service.probes import BrokerQueueProbe, GatewayScraper
 from monitoring_service.settings import MonitoringSettings
@@ -49,7 +48,7 @@ def create_app(settings: MonitoringSettings, *, console: Console | None = None) 
         declare=declare_monitoring,
         publish_timeout_s=settings.publish_timeout_s,
     )
-    out = console or Console(file=sys.stdout)
+    out = console or make_console(settings.report_format)
 
     async def publish(*, routing_key: str, body: bytes, message_id: str) -> None:
         await broker.publish(

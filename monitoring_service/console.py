@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Literal
 
 from rich.console import Console, Group
@@ -12,6 +14,16 @@ from rich.text import Text
 from monitoring_service.figures import Report, UnitLine
 
 Colour = Literal["green", "yellow", "red"]
+DEFAULT_WIDTH = 110  # columns, when stdout is not a terminal and COLUMNS is not set
+
+
+def make_console(report_format: str) -> Console:
+    """Where reports go: `console` forces the coloured panel (e.g. under honcho), `json` one
+    line per report, `auto` decides by whether stdout is a terminal."""
+    if report_format == "console":
+        width = int(os.environ.get("COLUMNS", "0") or 0) or DEFAULT_WIDTH
+        return Console(file=sys.stdout, force_terminal=True, width=width)
+    return Console(file=sys.stdout, force_terminal=False if report_format == "json" else None)
 
 
 def json_line(report: Report) -> str:

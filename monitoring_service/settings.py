@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
@@ -16,6 +16,8 @@ class ReportSettings(BaseServiceSettings):
     """What computing a report needs (the `report --once` command reads only these)."""
 
     monitor_interval_s: float = Field(default=10.0, ge=0.5, le=3600)
+    # auto: a coloured panel on a terminal, one JSON line otherwise
+    report_format: Literal["auto", "console", "json"] = "auto"
     gateway_url: str = Field(default="http://localhost:8000", pattern=r"^https?://\S+$")
     gateway_scrape_timeout_s: float = Field(default=2.0, gt=0, le=30)
     low_soc_percent: float = Field(default=15.0, ge=0, le=100)

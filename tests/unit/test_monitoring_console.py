@@ -6,11 +6,12 @@ import io
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from prometheus_client import REGISTRY
 from rich.console import Console
 
 from monitoring_service import metrics
-from monitoring_service.console import json_line, render
+from monitoring_service.console import json_line, make_console, render
 from monitoring_service.figures import (
     EvFigures,
     FaultFigures,
@@ -146,3 +147,11 @@ def test_the_fleet_figures_are_exported_to_prometheus() -> None:
     assert value("fleet_units", status="stale") == 1.0
     assert value("fleet_open_alerts", severity="critical") == 1.0
     assert value("fleet_soc_percent", stat="min") == 8.0
+
+
+def test_report_format_chooses_panel_or_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "132")
+    forced = make_console("console")
+    assert forced.is_terminal
+    assert forced.width == 132
+    assert not make_console("json").is_terminal
