@@ -122,7 +122,8 @@ class Monitor:
 
     async def run_once(self, *, now: datetime | None = None) -> Report | None:
         """Evaluate alerts and store this interval's report; None when another instance did."""
-        report = await self._evaluate_and_store(now=now)
+        with metrics.RUN_SECONDS.time():
+            report = await self._evaluate_and_store(now=now)
         if report is not None:
             metrics.RUNS.labels("stored").inc()
             if self._on_report is not None:

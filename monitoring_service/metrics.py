@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 from monitoring_service.figures import Report
 
@@ -10,6 +10,11 @@ RUNS = Counter(
     "monitoring_runs_total",
     "Scheduled runs by outcome (stored, slot_taken, busy, failed)",
     ["outcome"],
+)
+RUN_SECONDS = Histogram(
+    "monitoring_run_seconds",
+    "Duration of a scheduled run (probes, alert evaluation, report, outbox)",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 ALERT_CHANGES = Counter("monitoring_alert_changes_total", "Alerts raised and cleared", ["change"])
 EVENTS_PUBLISHED = Counter("monitoring_alert_events_published_total", "Alert events confirmed")
