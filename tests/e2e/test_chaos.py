@@ -20,14 +20,14 @@ def _figure(output: str, label: str) -> int:
     return int(match.group(1))
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(320)
 def test_short_chaos_run_loses_and_duplicates_nothing() -> None:
     run = subprocess.run(
         [sys.executable, "-m", "chaos", "--short", "--rate", "600"],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=230,
+        timeout=310,
         check=False,
     )
     output = run.stdout + run.stderr[-3000:]
