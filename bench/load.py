@@ -22,6 +22,8 @@ import uvloop
 
 from bench.bodies import BodyMaker, Encoding
 
+SHARE_MAKER_FROM = 1000  # readings per request
+
 
 @dataclass(slots=True)
 class Spec:
@@ -123,16 +125,18 @@ async def run(spec: Spec) -> dict[str, Any]:
     if spec.rate_readings_per_s > 0:
         await _open_loop(clients, spec, stats)
     else:
+        # Big bodies share one maker (each request is still a new millisecond): building
+        # 1,000 readings per connection would cost the loader seconds before it starts.
+        shared = BodyMaker(tag=f"{spec.tag}-s", readings=spec.readings, encoding=spec.encoding)
+        makers = [
+            shared
+            if spec.readings >= SHARE_MAKER_FROM
+            else BodyMaker(tag=f"{spec.tag}-{i}", readings=spec.readings, encoding=spec.encoding)
+            for i in range(spec.connections)
+        ]
         await asyncio.gather(
             *(
-                _closed_loop(
-                    clients[i % len(clients)],
-                    spec,
-                    BodyMaker(
-                        tag=f"{spec.tag}-{i}", readings=spec.readings, encoding=spec.encoding
-                    ),
-                    stats,
-                )
+                _closed_loop(clients[i % len(clients)], spec, makers[i], stats)
                 for i in range(spec.connections)
             )
         )
