@@ -10,6 +10,7 @@ from typing import Protocol
 
 import asyncpg
 import structlog
+from pydantic import ValidationError
 
 from common.broker import BrokerUnavailable
 from db import monitoring as report_sql
@@ -55,6 +56,17 @@ def thresholds_from(settings: ReportSettings) -> Thresholds:
     )
 
 
+def _parse(text: str | None) -> Report | None:
+    """A stored report, or None when there is none or it predates the current shape."""
+    if text is None:
+        return None
+    try:
+        return Report.model_validate_json(text)
+    except ValidationError as error:
+        log.warning("stored_report_unreadable", error=str(error)[:200])
+        return None
+
+
 def instance_name() -> str:
     """Which process this is, as recorded with the reports it stores."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -89,9 +101,9 @@ class Monitor:
         """Load the latest stored report (and its gateway counters, if recent)."""
         async with self._pool.acquire() as conn:
             text = await report_sql.latest_report(conn)
-        if text is None:
+        self.latest = _parse(text) or self.latest
+        if self.latest is None:
             return
-        self.latest = Report.model_validate_json(text)
         sample = self.latest.ingest.gateway_sample
         max_age = timedelta(seconds=self._settings.monitor_interval_s * SAMPLE_MAX_AGE_INTERVALS)
         if sample is not None and datetime.now(UTC) - sample.scraped_at < max_age:
@@ -145,7 +157,7 @@ class Monitor:
             if await report_sql.report_slot_taken(conn, slot_start=slot):
                 metrics.RUNS.labels("slot_taken").inc()
                 text = await report_sql.latest_report(conn)
-                self.latest = Report.model_validate_json(text) if text else self.latest
+                self.latest = _parse(text) or self.latest
                 log.info("monitoring_run_skipped", reason="interval already reported")
                 return None
             changes = await evaluate_alerts(conn=conn, thresholds=self._thresholds, now=end)

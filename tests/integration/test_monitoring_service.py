@@ -167,3 +167,21 @@ async def test_two_instances_store_one_report_per_interval(fresh_database: str) 
             at.replace(microsecond=0) in slots
             or at.replace(microsecond=0) + timedelta(seconds=1) in slots
         )
+
+
+async def test_a_stored_report_of_an_older_shape_does_not_stop_the_service(
+    fresh_database: str,
+) -> None:
+    pool = await asyncpg.create_pool(fresh_database, min_size=1, max_size=2)
+    assert pool is not None
+    try:
+        await pool.execute(
+            "INSERT INTO monitoring_reports (slot_start, window_start, window_end, instance, "
+            "report) VALUES (now() - interval '1 hour', now(), now(), 'old', '{\"old\": 1}')"
+        )
+        monitor = Monitor(pool=pool, settings=report_settings())
+        await monitor.seed()
+        assert monitor.latest is None
+        assert await monitor.run_once() is not None
+    finally:
+        await pool.close()
