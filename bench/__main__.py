@@ -39,6 +39,13 @@ def parse(argv: list[str] | None = None) -> Options:
         "--json", dest="json_path", help="write results here (default bench/results/)"
     )
     parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the gateways and consumers (repeatable), e.g. INGEST_PREFETCH=200",
+    )
+    parser.add_argument(
         "--profile",
         metavar="DIR",
         help="record py-spy profiles of the services during each scenario into DIR",
@@ -56,6 +63,8 @@ def parse(argv: list[str] | None = None) -> Options:
     unknown = sorted(set(chosen) - set(ALL))
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(unknown)}")
+    if any("=" not in pair for pair in args.env):
+        parser.error("--env takes NAME=VALUE")
     if min(args.gateways, args.consumers, args.loaders) < 1 or args.duration <= 0:
         parser.error("--gateways, --consumers, --loaders must be >= 1 and --duration > 0")
     return Options(
@@ -63,6 +72,7 @@ def parse(argv: list[str] | None = None) -> Options:
         consumers=args.consumers, loaders=args.loaders, scenarios=chosen,
         amqp_url=args.amqp_url, database_url=args.database_url, json_path=args.json_path,
         profile_dir=args.profile,
+        service_env=dict(pair.split("=", 1) for pair in args.env),
     )  # fmt: skip
 
 

@@ -37,6 +37,7 @@ class Options:
     database_url: str
     json_path: str | None
     profile_dir: str | None = None
+    service_env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -70,6 +71,7 @@ class Stack:
             "LOG_FORMAT": "json",
             "LOG_LEVEL": "WARNING",
             "INGESTION_METRICS_PORT": "0",
+            **self.options.service_env,
             **extra,
         }
 
