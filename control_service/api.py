@@ -63,7 +63,7 @@ def commands_router(settings: ControlSettings, publisher: CommandPublisher) -> A
         )
 
     Operator = Annotated[ApiKey, Depends(operator_key)]
-    UnitId = Annotated[str, Path(pattern=UNIT_ID, examples=["MP-0001"])]
+    UnitId = Annotated[str, Path(pattern=UNIT_ID, description="e.g. MP-0001 or EV-0001")]
 
     @router.post(
         "/units/{unit_id}/commands",
@@ -97,7 +97,7 @@ def commands_router(settings: ControlSettings, publisher: CommandPublisher) -> A
                 request=CommandRequest(
                     unit_id=unit_id,
                     type_name=body.type,
-                    params=body.params,
+                    params=body.params.model_dump(),
                     ttl_s=ttl_s,
                     requested_by=key.name,
                     idempotency_key=idempotency_key,

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from control_service.rules import COMMAND_TYPES
+from control_service.rules import (
+    COMMAND_TYPES,
+    NoParams,
+    SetChargeLimitParams,
+    SetModeParams,
+    SetPowerParams,
+    SetSocLimitsParams,
+)
 from db.commands import STATUSES, CommandRecord
 
 CommandTypeName = Literal[
@@ -25,36 +32,78 @@ assert set(COMMAND_TYPES) == set(CommandTypeName.__args__)  # type: ignore[attr-
 assert set(STATUSES) == set(Status.__args__)  # type: ignore[attr-defined]
 
 MAX_TTL_S = 3600  # a command older than an hour is a surprise, not an instruction
-PARAMS_HELP = (
-    "set_mode: {mode: IDLE|CHARGING|DISCHARGING|STANDBY|MAINTENANCE}; "
-    "set_power: {power_kw} within the unit's rated power (positive discharges); "
-    "set_soc_limits: {min_percent, max_percent} 0-100, min < max; "
-    "reset_fault, start_charging, stop_charging: {}; "
-    "set_charge_limit: {limit_percent} 50-100"
-)
 
 
-class CommandCreate(BaseModel):
-    """A command for one unit."""
+class _CommandBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {"type": "set_mode", "params": {"mode": "DISCHARGING"}, "ttl_s": 30},
-                {"type": "set_power", "params": {"power_kw": -500}},
-            ]
-        },
-    )
-
-    type: CommandTypeName
-    params: dict[str, Any] = Field(default_factory=dict, description=PARAMS_HELP)
     ttl_s: int | None = Field(
         default=None,
         ge=1,
         le=MAX_TTL_S,
         description="seconds the unit has to receive it (default COMMAND_DEFAULT_TTL_S)",
     )
+
+
+class SetModeCommand(_CommandBase):
+    """Megapack: enter an operating mode."""
+
+    type: Literal["set_mode"]
+    params: SetModeParams
+
+
+class SetPowerCommand(_CommandBase):
+    """Megapack: hold a power setpoint within the unit's rated power."""
+
+    type: Literal["set_power"]
+    params: SetPowerParams
+
+
+class SetSocLimitsCommand(_CommandBase):
+    """Megapack: keep the state of charge between two limits (min < max)."""
+
+    type: Literal["set_soc_limits"]
+    params: SetSocLimitsParams
+
+
+class ResetFaultCommand(_CommandBase):
+    """Megapack in FAULT: clear the fault."""
+
+    type: Literal["reset_fault"]
+    params: NoParams = Field(default_factory=NoParams)
+
+
+class StartChargingCommand(_CommandBase):
+    """EV: start charging."""
+
+    type: Literal["start_charging"]
+    params: NoParams = Field(default_factory=NoParams)
+
+
+class StopChargingCommand(_CommandBase):
+    """EV: stop charging."""
+
+    type: Literal["stop_charging"]
+    params: NoParams = Field(default_factory=NoParams)
+
+
+class SetChargeLimitCommand(_CommandBase):
+    """EV: stop charging at this state of charge."""
+
+    type: Literal["set_charge_limit"]
+    params: SetChargeLimitParams
+
+
+CommandCreate = Annotated[
+    SetModeCommand
+    | SetPowerCommand
+    | SetSocLimitsCommand
+    | ResetFaultCommand
+    | StartChargingCommand
+    | StopChargingCommand
+    | SetChargeLimitCommand,
+    Field(discriminator="type"),
+]
 
 
 class CommandStep(BaseModel):

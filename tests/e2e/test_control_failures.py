@@ -11,6 +11,7 @@ import httpx
 from common.topology import Names, declare_exchange
 from tests.e2e.test_control_loop import (
     Stack,
+    agent_listening,
     eventually,
     final,
     ops,
@@ -47,6 +48,7 @@ async def test_a_command_for_a_stopped_agent_expires_and_is_never_executed(
     assert done["status"] == "expired", done
     back = datetime.now().astimezone()
     stack.simulator.start()
+    await agent_listening(stack)
     marker = await send(ops, "MP-0003", SOC_LIMITS)  # queued behind the expired command
     assert (await final(ops, marker["command_id"]))["status"] == "completed"
     late = await answers(db, command["command_id"])

@@ -12,10 +12,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import datetime
 from typing import Any, TypeVar
 
+import aio_pika
 import asyncpg
 import httpx
 import pytest
 
+from common.topology import Names
 from tests.support.stack import (
     DEVICE_SECRET,
     OPERATOR_SECRET,
@@ -58,8 +60,28 @@ class Stack:
             SIM_FAULTED_UNITS="MP-0002",
         )
 
+    def agent_queue(self) -> str:
+        return Names(self.env["AMQP_PREFIX"]).agent_queue(self.simulator.env["SIM_AGENT_ID"])
+
     def services(self) -> tuple[Service, ...]:
         return (self.simulator, self.control, self.ingestion, self.gateway)
+
+
+async def agent_listening(stack: Stack, timeout_s: float = 30) -> None:
+    """Wait until the simulator's agent consumes its queue (bound to every unit before that)."""
+    deadline = time.monotonic() + timeout_s
+    async with await aio_pika.connect(stack.env["AMQP_URL"]) as connection:
+        while True:
+            stack.simulator.assert_running()
+            channel = await connection.channel()
+            try:
+                queue = await channel.declare_queue(stack.agent_queue(), passive=True)
+                if queue.declaration_result.consumer_count:
+                    return
+            except aio_pika.exceptions.ChannelClosed:
+                pass  # not declared yet (a failed passive declare closes the channel)
+            assert time.monotonic() < deadline, "the simulator's agent never started consuming"
+            await asyncio.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +97,7 @@ def stack(
     built.ingestion.start()
     built.control.start().wait_ready()
     built.simulator.start()
+    asyncio.run(agent_listening(built))
     yield built
     for service in built.services():
         service.stop()

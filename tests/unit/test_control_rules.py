@@ -81,7 +81,6 @@ def test_unknown_type_is_422_naming_the_known_ones() -> None:
         ("set_mode", {}),
         ("set_power", {"power_kw": "lots"}),
         ("set_power", {"power_kw": float("nan")}),
-        ("set_soc_limits", {"min_percent": 80, "max_percent": 20}),
         ("set_soc_limits", {"min_percent": -1, "max_percent": 20}),
         ("set_charge_limit", {"limit_percent": 49}),
         ("set_charge_limit", {"limit_percent": 101}),
@@ -94,6 +93,12 @@ def test_bad_params_are_422_with_their_location(type_name: str, params: dict[str
     assert caught.value.status == 422
     assert isinstance(caught.value.detail, list)
     assert all(problem["loc"][:2] == ["body", "params"] for problem in caught.value.detail)
+
+
+def test_soc_limits_must_be_ordered() -> None:
+    refused = refusal("set_soc_limits", {"min_percent": 80, "max_percent": 20}, unit())
+    assert (refused.status, refused.detail) == (422, "min_percent must be below max_percent")
+    assert accepts("set_soc_limits", {"min_percent": 20, "max_percent": 80}, unit())
 
 
 def test_set_power_within_the_default_rated_power_is_accepted_both_ways() -> None:
