@@ -33,15 +33,27 @@ _IMPLIED = {
 }
 
 
+# `expired` is the sweeper's conclusion that no unit got the command in time. An answer whose
+# own timestamp is within the command's expiry proves otherwise (it was held up by an outage
+# or a restart), so it replaces that conclusion; an answer stamped later never does.
+CORRECTS_EXPIRY = frozenset({"acknowledged", "completed", "rejected", "failed"})
+
+
 def _transition_sql(status: str) -> str:
     sets = [f"status = '{status}'", f"{status}_at = now()", "updated_at = now()"]
     sets += [f"{step}_at = COALESCE({step}_at, now())" for step in _IMPLIED.get(status, ())]
     sets += ["delivery_error = NULL"] if status == "sent" else []
-    allowed = ", ".join(f"'{before}'" for before in PREDECESSORS[status])
+    where = "status IN (" + ", ".join(f"'{before}'" for before in PREDECESSORS[status]) + ")"
+    if status in CORRECTS_EXPIRY:
+        sets.append("expired_at = CASE WHEN status = 'expired' THEN NULL ELSE expired_at END")
+        sets.append("reason = CASE WHEN status = 'expired' THEN $3 ELSE COALESCE($3, reason) END")
+        where = f"({where} OR (status = 'expired' AND $5::timestamptz <= expires_at))"
+    else:
+        sets.append("reason = COALESCE($3, reason)")
     return (
         f"UPDATE commands SET {', '.join(sets)},"  # noqa: S608 (names from the fixed tables above)
-        " reason = COALESCE($3, reason), agent_id = COALESCE($4, agent_id)"
-        f" WHERE command_id = $1 AND unit_id = $2 AND status IN ({allowed}) RETURNING *"
+        " agent_id = COALESCE($4, agent_id)"
+        f" WHERE command_id = $1 AND unit_id = $2 AND {where} RETURNING *"
     )
 
 
@@ -214,7 +226,9 @@ class CommandRepository:
             )
             if found is None:
                 return False, None
-            row = await conn.fetchrow(TRANSITIONS[status], command_id, unit_id, reason, agent_id)
+            row = await conn.fetchrow(
+                TRANSITIONS[status], command_id, unit_id, reason, agent_id, unit_at
+            )
             moved = row is not None
             await conn.execute(
                 """INSERT INTO command_answers

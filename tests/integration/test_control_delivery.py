@@ -54,13 +54,15 @@ class ScriptedAgent:
     async def next(self, timeout_s: float = 10) -> tuple[pb.Command, AbstractIncomingMessage]:
         return await asyncio.wait_for(self.received.get(), timeout_s)
 
-    async def answer(self, command: pb.Command, status: int, reason: str = "") -> None:
+    async def answer(
+        self, command: pb.Command, status: int, reason: str = "", at_ms: int | None = None
+    ) -> None:
         ack = pb.CommandAck(
             command_id=command.command_id,
             unit_id=command.unit_id,
             status=status,  # type: ignore[arg-type]
             reason=reason,
-            at_ms=time.time_ns() // 1_000_000,
+            at_ms=at_ms or time.time_ns() // 1_000_000,
             agent_id=self.agent_id,
         )
         await self.acks.publish(
@@ -194,6 +196,36 @@ async def test_a_command_nobody_takes_expires_and_the_broker_drops_it(
     assert done["reason"] == "no acknowledgement from the unit before expiry"
     assert agent.queue is not None
     assert await agent.queue.get(fail=False, timeout=5) is None  # the agent comes back: nothing
+
+
+async def test_an_answer_held_up_past_expiry_corrects_it_only_if_stamped_in_time(
+    ops: httpx.AsyncClient, agent: ScriptedAgent, db: asyncpg.Connection
+) -> None:
+    unit = await add_unit(db)
+    await agent.start(unit)
+    in_time, too_late = await send(ops, unit, ttl_s=1), await send(ops, unit, ttl_s=1)
+    received = {
+        command.command_id: command for command, _ in [await agent.next(), await agent.next()]
+    }
+    for command_id in (in_time, too_late):
+        assert (await wait_status(ops, command_id, FINAL))["status"] == "expired"
+    acted = received[in_time]  # the unit acted at once; its answers were held up (an outage)
+    await agent.answer(acted, pb.COMMAND_ACK_STATUS_ACKNOWLEDGED, at_ms=acted.issued_at_ms + 10)
+    await agent.answer(acted, pb.COMMAND_ACK_STATUS_COMPLETED, at_ms=acted.issued_at_ms + 20)
+    late = received[too_late]
+    await agent.answer(late, pb.COMMAND_ACK_STATUS_ACKNOWLEDGED, at_ms=late.expires_at_ms + 1)
+    corrected = await wait_status(ops, in_time, {"completed"})
+    assert (corrected["status"], corrected["expired_at"], corrected["reason"]) == (
+        "completed",
+        None,
+        None,
+    )
+    query = "SELECT count(*) FROM command_answers WHERE command_id = $1::uuid"
+    deadline = time.monotonic() + 10
+    while await db.fetchval(query, too_late) < 1:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    assert (await ops.get(f"/v1/commands/{too_late}")).json()["status"] == "expired"
 
 
 async def test_a_pending_command_left_by_a_crash_is_published_again(
