@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from aio_pika.abc import AbstractChannel
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -18,7 +19,7 @@ from api_gateway.routes import telemetry_router
 from api_gateway.settings import GatewaySettings
 from common.broker import Broker
 from common.http import health_router
-from common.topology import Names, declare_telemetry
+from common.topology import Names, declare_exchange
 
 
 def create_app(settings: GatewaySettings) -> FastAPI:
@@ -27,13 +28,13 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     broker = Broker(
         settings.amqp_url,
         names,
-        declare=declare_telemetry,
+        declare=_declare_telemetry_exchange,
         publish_timeout_s=settings.publish_timeout_s,
     )
 
     def lane(kind: Kind) -> Coalescer:
         async def publish(body: bytes) -> None:
-            await broker.publish(names.telemetry, kind, body)
+            await broker.publish(names.telemetry, kind, body, require_route=True)
 
         return Coalescer(
             publish=publish,
@@ -73,6 +74,11 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_middleware(CountRequests)
     return app
+
+
+async def _declare_telemetry_exchange(channel: AbstractChannel, names: Names) -> None:
+    """Only the exchange it publishes to: declaring the ingest queue needs read on it."""
+    await declare_exchange(channel, names.telemetry)
 
 
 async def _request_error(_: Request, error: RequestError) -> JSONResponse:

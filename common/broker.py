@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 
 import aio_pika
+import aiormq
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
 
@@ -92,8 +93,12 @@ class Broker:
         message_id: str | None = None,
         content_type: str = "application/x-protobuf",
         timeout_s: float | None = None,
+        require_route: bool = False,
     ) -> None:
-        """Publish a persistent message and wait for the broker's confirm."""
+        """Publish a persistent message and wait for the broker's confirm.
+
+        With `require_route`, a message no queue takes (returned by the broker) is a failure.
+        """
         if not self.ready:
             raise BrokerUnavailable("broker connection is down")
         message = aio_pika.Message(
@@ -107,7 +112,7 @@ class Broker:
             target = self._exchanges.get(exchange)
             if target is None:
                 target = self._exchanges[exchange] = await declare_exchange(self.channel, exchange)
-            await asyncio.wait_for(
+            confirmation = await asyncio.wait_for(
                 target.publish(message, routing_key, mandatory=True),
                 timeout_s or self._publish_timeout_s,
             )
@@ -119,6 +124,8 @@ class Broker:
             raise BrokerUnavailable(f"publish not confirmed: {error!r}") from error
         except TimeoutError:
             raise BrokerUnavailable("publish not confirmed in time") from None
+        if require_route and isinstance(confirmation, aiormq.abc.DeliveredMessage):
+            raise BrokerUnavailable(f"no queue is bound to {exchange!r} for {routing_key!r}")
 
     async def close(self) -> None:
         """Stop connecting and close the connection."""

@@ -11,7 +11,7 @@ import asyncpg
 import httpx
 import pytest
 
-from common.topology import Names
+from common.topology import Names, declare_telemetry
 from tests.support.proxy import TcpProxy
 from tests.support.readings import count_rows, megapack, now_ms, unique, wait_rows
 from tests.support.stack import DEVICE_SECRET, Service, free_port
@@ -174,3 +174,23 @@ async def test_poison_message_goes_to_the_dead_letter_queue_and_the_rest_flow(
         message = await (await channel.get_queue(names.dead_letter_queue)).get(timeout=5)
         assert message.body.startswith(b"\x0a\xff\xff")
         await message.ack()
+
+
+async def test_no_queue_bound_means_503_not_a_lost_reading(
+    stack_env: dict[str, str], amqp_prefix: str, amqp_url: str, services: list[Service]
+) -> None:
+    prefix = f"{amqp_prefix}unrouted."
+    gateway = _gateway({**stack_env, "AMQP_PREFIX": prefix}, services).wait_ready()
+    names = Names(prefix)
+    connection = await aio_pika.connect(amqp_url)
+    async with (
+        connection,
+        httpx.AsyncClient(base_url=gateway.url, headers={"X-API-Key": DEVICE_SECRET}) as http,
+    ):
+        channel = await connection.channel()
+        await channel.queue_delete(names.ingest_queue)  # nobody would ever store it
+        refused = await _post(http, unique("MPU"), now_ms(), 3)
+        assert refused.status_code == 503
+        assert "Retry-After" in refused.headers
+        await declare_telemetry(channel, names)
+        assert (await _post(http, unique("MPU"), now_ms(), 3)).status_code == 202

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
+import aio_pika
 import httpx
+
+from common.topology import Names, declare_telemetry
 
 ROOT = Path(__file__).resolve().parents[2]
 DEVICE_SECRET = "dev-secret-for-tests"
@@ -49,6 +54,10 @@ class Service:
 
     def start(self) -> Service:
         """Start the process (without waiting for it to be ready)."""
+        if self.module == "api_gateway":
+            # The gateway only publishes: the queues exist before it starts (compose declares
+            # them from definitions.json; under `make run` the consumer does).
+            declare_topology(self.env["AMQP_URL"], self.env.get("AMQP_PREFIX", ""))
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", self.module, *self.args],
@@ -116,3 +125,26 @@ def service_env(*, database_url: str, amqp_url: str, prefix: str, **extra: str) 
         "INGESTION_METRICS_PORT": "0",
         **extra,
     }
+
+
+def declare_topology(amqp_url: str, prefix: str) -> None:
+    """Declare the telemetry exchange and queues under `prefix` (callable inside a loop too)."""
+
+    async def declare() -> None:
+        connection = await aio_pika.connect(amqp_url)
+        async with connection:
+            await declare_telemetry(await connection.channel(), Names(prefix))
+
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(declare())
+        except BaseException as error:  # re-raised in the caller's thread
+            errors.append(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(30)
+    if errors:
+        raise errors[0]
