@@ -17,7 +17,7 @@ import orjson
 from rich.console import Console
 
 from bench.procs import ROOT, Proc, cpu_seconds, free_port, machine_busy, pids_named
-from common.topology import Names, delete_all
+from common.topology import Names, declare_telemetry, delete_all
 from db.migrate import migrate
 
 BENCH_KEY = "bench-device-secret"
@@ -84,6 +84,11 @@ class Stack:
         self.say(f"database {self.dsn.rsplit('/', 1)[-1]}, prefix {self.prefix}")
         await migrate(self.dsn)
         self.db = await asyncpg.connect(self.dsn)
+        # The gateway only declares its exchange: the queues exist before it publishes
+        # (compose declares them from definitions; here, as under `make run`, we do).
+        connection = await aio_pika.connect(self.options.amqp_url)
+        async with connection:
+            await declare_telemetry(await connection.channel(), Names(self.prefix))
         for index in range(self.options.gateways):
             port = free_port()
             gateway = Proc(
