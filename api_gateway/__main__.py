@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-import uvicorn
-
 from api_gateway.app import create_app
 from api_gateway.settings import GatewaySettings
+from common.http import serve
 from common.logging import configure_logging
 from common.settings import load_settings
 
@@ -23,14 +22,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = load_settings(GatewaySettings, "api_gateway")
     configure_logging(level=settings.log_level, fmt=settings.log_format)
-    uvicorn.run(
-        create_app(settings),
-        host=args.host,
-        port=args.port or settings.gateway_port,
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=10,
-    )
+    serve(create_app(settings), host=args.host, port=args.port or settings.gateway_port)
 
 
 if __name__ == "__main__":

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request, Response
+import structlog
+import uvicorn
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from common.keys import ApiKey, find_key
+
+log = structlog.get_logger("common.http")
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key secret")
 
@@ -59,3 +66,51 @@ def authenticate(
         raise HTTPException(401, "unknown API key", headers={"WWW-Authenticate": "ApiKey"})
     request.state.key_name = key.name
     return key
+
+
+def operator_key_dependency(
+    *, operators: tuple[ApiKey, ...], devices: tuple[ApiKey, ...], refused_reason: str
+) -> Callable[..., ApiKey]:
+    """A FastAPI dependency admitting operator keys only (device keys get 403)."""
+
+    def operator_key(
+        request: Request, presented: Annotated[str | None, Depends(api_key_header)]
+    ) -> ApiKey:
+        return authenticate(
+            request, presented, keys=operators, refused=devices, refused_reason=refused_reason
+        )
+
+    return operator_key
+
+
+def install_error_handlers(app: FastAPI, *, transient: tuple[type[Exception], ...]) -> None:
+    """422 with readable locations for bad input; 503 + Retry-After while the database is away."""
+
+    async def validation_error(_: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, RequestValidationError)
+        detail = [{"loc": list(item["loc"]), "msg": item["msg"]} for item in error.errors()]
+        return JSONResponse({"detail": detail}, status_code=422)
+
+    async def unavailable(_: Request, error: Exception) -> JSONResponse:
+        log.warning("database_unavailable", error=f"{type(error).__name__}: {error}")
+        return JSONResponse(
+            {"detail": "database unavailable; retry shortly"},
+            status_code=503,
+            headers={"Retry-After": "2"},
+        )
+
+    app.add_exception_handler(RequestValidationError, validation_error)
+    for error in transient:
+        app.add_exception_handler(error, unavailable)
+
+
+def serve(app: FastAPI, *, host: str, port: int) -> None:
+    """Run an application with uvicorn the way every service does (graceful on SIGTERM)."""
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )

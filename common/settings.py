@@ -45,8 +45,19 @@ class DeviceKeysMixin(BaseSettings):
 
     @field_validator("device_api_keys", mode="before")
     @classmethod
-    def _parse(cls, value: object) -> tuple[ApiKey, ...]:
+    def _parse_device_keys(cls, value: object) -> tuple[ApiKey, ...]:
         return _keys(value)
+
+
+class RefusedDeviceKeysMixin(BaseSettings):
+    """Device keys an operator service knows only to answer 403 (not 401) when one calls it."""
+
+    device_api_keys: Annotated[tuple[ApiKey, ...], NoDecode] = ()
+
+    @field_validator("device_api_keys", mode="before")
+    @classmethod
+    def _parse_refused_device_keys(cls, value: object) -> tuple[ApiKey, ...]:
+        return _keys(value) if str(value or "").strip() else ()
 
 
 class OperatorKeysMixin(BaseSettings):
@@ -56,7 +67,7 @@ class OperatorKeysMixin(BaseSettings):
 
     @field_validator("operator_api_keys", mode="before")
     @classmethod
-    def _parse(cls, value: object) -> tuple[ApiKey, ...]:
+    def _parse_operator_keys(cls, value: object) -> tuple[ApiKey, ...]:
         keys = _keys(value)
         if any(key.scope for key in keys):
             raise ValueError("operator keys cannot be scoped")

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-import uvicorn
-
+from common.http import serve
 from common.logging import configure_logging
 from common.settings import load_settings
 from control_service.app import create_app
@@ -27,9 +26,11 @@ def parser() -> argparse.ArgumentParser:
         "(settings from the environment; see README).",
     )
     commands = top.add_subparsers(dest="command", metavar="{serve,send,status,list}")
-    serve = commands.add_parser("serve", help="serve the control API (the default)")
-    serve.add_argument("--port", type=int, help="listen port (default CONTROL_PORT or 8001)")
-    serve.add_argument("--host", default="0.0.0.0", help="listen address")
+    serve_command = commands.add_parser("serve", help="serve the control API (the default)")
+    serve_command.add_argument(
+        "--port", type=int, help="listen port (default CONTROL_PORT or 8001)"
+    )
+    serve_command.add_argument("--host", default="0.0.0.0", help="listen address")
 
     send = commands.add_parser(
         "send",
@@ -77,13 +78,10 @@ def main() -> None:
     if args.command in (None, "serve"):
         settings = load_settings(ControlSettings, "control_service")
         configure_logging(level=settings.log_level, fmt=settings.log_format)
-        uvicorn.run(
+        serve(
             create_app(settings),
             host=getattr(args, "host", "0.0.0.0"),
             port=getattr(args, "port", None) or settings.control_port,
-            log_level="warning",
-            access_log=False,
-            timeout_graceful_shutdown=10,
         )
         return
     client_settings = load_settings(ClientSettings, "control_service")

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from common.http import api_key_header, authenticate
+from common.http import operator_key_dependency
 from common.keys import ApiKey
 from control_service import metrics
 from control_service.handlers import CommandPublisher, CommandRequest, submit_command
@@ -51,16 +51,11 @@ def commands_router(settings: ControlSettings, publisher: CommandPublisher) -> A
     """The command endpoints, bound to their collaborators."""
     router = APIRouter(prefix="/v1", tags=["commands"])
 
-    def operator_key(
-        request: Request, presented: Annotated[str | None, Depends(api_key_header)]
-    ) -> ApiKey:
-        return authenticate(
-            request,
-            presented,
-            keys=settings.operator_api_keys,
-            refused=settings.device_api_keys,
-            refused_reason="device keys may not send or read commands; use an operator key",
-        )
+    operator_key = operator_key_dependency(
+        operators=settings.operator_api_keys,
+        devices=settings.device_api_keys,
+        refused_reason="device keys may not send or read commands; use an operator key",
+    )
 
     Operator = Annotated[ApiKey, Depends(operator_key)]
     UnitId = Annotated[str, Path(pattern=UNIT_ID, description="e.g. MP-0001 or EV-0001")]

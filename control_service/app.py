@@ -8,17 +8,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from common.broker import Broker
-from common.db import create_pool
-from common.http import health_router
+from common.db import TRANSIENT_DB_ERRORS, create_pool
+from common.http import health_router, install_error_handlers
 from common.topology import Names, declare_commands
 from control_service import handlers
 from control_service.api import commands_router
-from control_service.delivery import TRANSIENT, AnswerConsumer, BrokerPublisher, every
+from control_service.delivery import AnswerConsumer, BrokerPublisher, every
 from control_service.settings import ControlSettings
 from db.commands import CommandRepository
 
@@ -89,21 +87,5 @@ def create_app(settings: ControlSettings) -> FastAPI:
     )
     app.include_router(health_router(ready))
     app.include_router(commands_router(settings, publisher))
-    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
-    for error in TRANSIENT:
-        app.add_exception_handler(error, _unavailable)
+    install_error_handlers(app, transient=TRANSIENT_DB_ERRORS)
     return app
-
-
-async def _validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
-    detail = [{"loc": list(problem["loc"]), "msg": problem["msg"]} for problem in error.errors()]
-    return JSONResponse({"detail": detail}, status_code=422)
-
-
-async def _unavailable(_: Request, error: Exception) -> JSONResponse:
-    log.warning("database_unavailable", error=f"{type(error).__name__}: {error}")
-    return JSONResponse(
-        {"detail": "database unavailable; retry shortly"},
-        status_code=503,
-        headers={"Retry-After": "2"},
-    )

@@ -10,12 +10,12 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import aio_pika
-import asyncpg
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
 from google.protobuf.message import DecodeError
 
 from common.broker import Broker, BrokerUnavailable
+from common.db import TRANSIENT_DB_ERRORS
 from common.topology import declare_commands
 from control_service.handlers import Answer, DeliveryFailed
 from db.commands import CommandRecord
@@ -30,7 +30,6 @@ _ANSWER_STATUSES = {
     commands_pb2.COMMAND_ACK_STATUS_FAILED: "failed",
 }
 # Database trouble worth waiting out while holding the answer (it is acked only once stored).
-TRANSIENT = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError)
 MIN_EXPIRATION_S = 0.001
 
 
@@ -186,7 +185,7 @@ class AnswerConsumer:
             try:
                 await self._apply(answer)
                 break
-            except TRANSIENT as error:
+            except TRANSIENT_DB_ERRORS as error:
                 if time.monotonic() > deadline:
                     log.warning(
                         "answer_requeued", command_id=str(answer.command_id), error=str(error)

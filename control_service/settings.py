@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pydantic import Field
 
-from pydantic import Field, field_validator
-from pydantic_settings import NoDecode
-
-from common.keys import ApiKey, parse_api_keys
-from common.settings import BaseServiceSettings, OperatorKeysMixin
+from common.settings import BaseServiceSettings, OperatorKeysMixin, RefusedDeviceKeysMixin
 
 
-class ControlSettings(OperatorKeysMixin, BaseServiceSettings):
+class ControlSettings(OperatorKeysMixin, RefusedDeviceKeysMixin, BaseServiceSettings):
     """Everything the control service reads from the environment."""
 
     control_port: int = Field(default=8001, ge=1, le=65535)
-    # Known only to answer 403 (rather than 401) when a device key asks for a command.
-    device_api_keys: Annotated[tuple[ApiKey, ...], NoDecode] = ()
     megapack_rated_power_kw: float = Field(default=1927.0, gt=0, le=100_000)
     command_default_ttl_s: int = Field(default=30, ge=1, le=3600)
     # An answer may still be on its way when a command's expiry passes: wait this long for it.
@@ -27,13 +21,6 @@ class ControlSettings(OperatorKeysMixin, BaseServiceSettings):
     command_sweep_interval_s: float = Field(default=0.5, gt=0, le=60)
     publish_timeout_s: float = Field(default=5.0, gt=0, le=60)
     ack_prefetch: int = Field(default=50, ge=1, le=10_000)
-
-    @field_validator("device_api_keys", mode="before")
-    @classmethod
-    def _parse_device_keys(cls, value: object) -> tuple[ApiKey, ...]:
-        if isinstance(value, tuple):
-            return value
-        return parse_api_keys(str(value)) if str(value or "").strip() else ()
 
 
 class ClientSettings(BaseServiceSettings):

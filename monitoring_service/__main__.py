@@ -7,10 +7,10 @@ import asyncio
 import contextlib
 
 import asyncpg
-import uvicorn
 
 from common.broker import Broker
 from common.db import create_pool
+from common.http import serve
 from common.logging import configure_logging
 from common.settings import load_settings
 from common.topology import Names
@@ -56,9 +56,13 @@ def main() -> None:
         "(settings from the environment; see README).",
     )
     commands = parser.add_subparsers(dest="command")
-    serve = commands.add_parser("serve", help="run the scheduler and the HTTP API (default)")
-    serve.add_argument("--port", type=int, help="listen port (default MONITORING_PORT or 8002)")
-    serve.add_argument("--host", default="0.0.0.0", help="listen address")
+    serve_command = commands.add_parser(
+        "serve", help="run the scheduler and the HTTP API (default)"
+    )
+    serve_command.add_argument(
+        "--port", type=int, help="listen port (default MONITORING_PORT or 8002)"
+    )
+    serve_command.add_argument("--host", default="0.0.0.0", help="listen address")
     report = commands.add_parser("report", help="print one report and exit (no HTTP)")
     report.add_argument("--once", action="store_true", required=True, help="one report, then exit")
     report.add_argument("--json", action="store_true", help="one JSON line, even on a terminal")
@@ -73,13 +77,10 @@ def main() -> None:
         return
     settings = load_settings(MonitoringSettings, "monitoring_service")
     configure_logging(level=settings.log_level, fmt=settings.log_format)
-    uvicorn.run(
+    serve(
         create_app(settings),
         host=getattr(args, "host", "0.0.0.0"),
         port=getattr(args, "port", None) or settings.monitoring_port,
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=10,
     )
 
 

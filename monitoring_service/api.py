@@ -7,7 +7,7 @@ import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.routing import APIRoute
 
-from common.http import api_key_header, authenticate
+from common.http import operator_key_dependency
 from common.keys import ApiKey
 from db import monitoring_alerts as alerts_sql
 from db import monitoring_queries as units_sql
@@ -77,16 +77,11 @@ def _utc(value: datetime) -> datetime:
 def monitoring_router(settings: MonitoringSettings) -> APIRouter:
     """The read endpoints, bound to the settings."""
 
-    def operator_key(
-        request: Request, presented: Annotated[str | None, Depends(api_key_header)]
-    ) -> ApiKey:
-        return authenticate(
-            request,
-            presented,
-            keys=settings.operator_api_keys,
-            refused=settings.device_api_keys,
-            refused_reason="device keys may not read monitoring data; use an operator key",
-        )
+    operator_key = operator_key_dependency(
+        operators=settings.operator_api_keys,
+        devices=settings.device_api_keys,
+        refused_reason="device keys may not read monitoring data; use an operator key",
+    )
 
     Operator = Annotated[ApiKey, Depends(operator_key)]
     router = APIRouter(

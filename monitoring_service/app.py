@@ -8,18 +8,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
-import asyncpg
 import structlog
 from aio_pika.abc import AbstractChannel
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from rich.console import Console
 
 from common.broker import Broker
-from common.db import create_pool
-from common.http import health_router
+from common.db import TRANSIENT_DB_ERRORS, create_pool
+from common.http import health_router, install_error_handlers
 from common.topology import Names, declare_exchange
 from monitoring_service.api import monitoring_router
 from monitoring_service.console import make_console, render
@@ -31,7 +28,6 @@ log = structlog.get_logger("monitoring_service")
 
 BROKER_WAIT_S = 3.0
 SHUTDOWN_WAIT_S = 10.0
-TRANSIENT = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, TimeoutError)
 
 
 async def declare_monitoring(channel: AbstractChannel, names: Names) -> None:
@@ -91,7 +87,7 @@ def create_app(settings: MonitoringSettings, *, console: Console | None = None) 
             await broker.wait_connected(BROKER_WAIT_S)
         try:
             await monitor.seed()
-        except TRANSIENT as error:
+        except TRANSIENT_DB_ERRORS as error:
             log.warning("seed_failed", error=str(error))
         scheduler = AsyncIOScheduler(timezone=UTC)
         scheduler.add_job(
@@ -118,7 +114,7 @@ def create_app(settings: MonitoringSettings, *, console: Console | None = None) 
         try:
             async with app.state.pool.acquire(timeout=2) as conn:
                 database = bool(await conn.fetchval("SELECT true"))
-        except TRANSIENT:
+        except TRANSIENT_DB_ERRORS:
             database = False
         return {"broker": broker.ready, "database": database}
 
@@ -130,21 +126,5 @@ def create_app(settings: MonitoringSettings, *, console: Console | None = None) 
     )
     app.include_router(health_router(ready))
     app.include_router(monitoring_router(settings))
-    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
-    for error in TRANSIENT:
-        app.add_exception_handler(error, _unavailable)
+    install_error_handlers(app, transient=TRANSIENT_DB_ERRORS)
     return app
-
-
-async def _validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
-    detail = [{"loc": list(problem["loc"]), "msg": problem["msg"]} for problem in error.errors()]
-    return JSONResponse({"detail": detail}, status_code=422)
-
-
-async def _unavailable(_: Request, error: Exception) -> JSONResponse:
-    log.warning("database_unavailable", error=f"{type(error).__name__}: {error}")
-    return JSONResponse(
-        {"detail": "database unavailable; retry shortly"},
-        status_code=503,
-        headers={"Retry-After": "2"},
-    )

@@ -7,8 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
-from common.keys import ApiKey, parse_api_keys
-from common.settings import BaseServiceSettings, OperatorKeysMixin
+from common.settings import BaseServiceSettings, OperatorKeysMixin, RefusedDeviceKeysMixin
 from monitoring_service.rules import RULE_NAMES
 
 
@@ -44,17 +43,8 @@ class ReportSettings(BaseServiceSettings):
         return names
 
 
-class MonitoringSettings(OperatorKeysMixin, ReportSettings):
+class MonitoringSettings(OperatorKeysMixin, RefusedDeviceKeysMixin, ReportSettings):
     """Everything the monitoring service reads from the environment."""
 
     monitoring_port: int = Field(default=8002, ge=1, le=65535)
-    # Known only to answer 403 (rather than 401) when a device key calls the read API.
-    device_api_keys: Annotated[tuple[ApiKey, ...], NoDecode] = ()
     publish_timeout_s: float = Field(default=5.0, gt=0, le=60)
-
-    @field_validator("device_api_keys", mode="before")
-    @classmethod
-    def _parse_device_keys(cls, value: object) -> tuple[ApiKey, ...]:
-        if isinstance(value, tuple):
-            return value
-        return parse_api_keys(str(value)) if str(value or "").strip() else ()
