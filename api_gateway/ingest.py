@@ -13,7 +13,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from common.codec import ev_to_pb, megapack_to_pb, message_to_dict
 from common.keys import ApiKey
-from common.readings import EvReading, MegapackReading
+from common.readings import FLUSHED, EvReading, MegapackReading
 from proto.megapack.v1 import telemetry_pb2 as pb
 
 Kind = Literal["megapack", "ev"]
@@ -54,7 +54,7 @@ class Window:
     retention_days: int
 
     @property
-    def context(self) -> dict[str, int]:
+    def context(self) -> dict[str, Any]:
         now_ms = self.now_us // 1000
         return {"now_ms": now_ms, "oldest_ms": now_ms - self.retention_days * 86_400_000}
 
@@ -74,17 +74,17 @@ def accept(
     if media in JSON_TYPES:
         raw = _json_readings(body)
         _check_count(len(raw), window)
-        readings = _validate(kind, raw, window)
+        readings, _ = _validate(kind, raw, window)
         batch = pb.TelemetryBatch()
-        if kind == "megapack":
-            batch.megapack.extend(megapack_to_pb(r) for r in readings)
-        else:
-            batch.ev.extend(ev_to_pb(r) for r in readings)
+        _extend(batch, kind, readings)
     elif media in PROTOBUF_TYPES:
         batch = _protobuf_batch(kind, body)
         messages = batch.megapack if kind == "megapack" else batch.ev
         _check_count(len(messages), window)
-        readings = _validate(kind, [message_to_dict(m) for m in messages], window)
+        readings, flushed = _validate(kind, [message_to_dict(m) for m in messages], window)
+        if flushed:  # rare: publish the validated values, not the raw messages
+            del messages[:]
+            _extend(batch, kind, readings)
     else:
         raise RequestError(415, "Content-Type must be application/json or application/x-protobuf")
     _check_scope(kind, readings, key)
@@ -136,12 +136,21 @@ def _check_count(count: int, window: Window) -> None:
         )
 
 
-def _validate(kind: Kind, raw: list[Any], window: Window) -> list[Any]:
+def _validate(kind: Kind, raw: list[Any], window: Window) -> tuple[list[Any], bool]:
+    """The validated readings, and whether a tiny value was flushed to zero on the way."""
+    context = window.context
     try:
-        readings: list[Any] = _ADAPTERS[kind].validate_python(raw, context=window.context)
+        readings: list[Any] = _ADAPTERS[kind].validate_python(raw, context=context)
     except ValidationError as error:
         raise RequestError(422, _errors(error)) from None
-    return readings
+    return readings, bool(context.get(FLUSHED))
+
+
+def _extend(batch: pb.TelemetryBatch, kind: Kind, readings: list[Any]) -> None:
+    if kind == "megapack":
+        batch.megapack.extend(megapack_to_pb(r) for r in readings)
+    else:
+        batch.ev.extend(ev_to_pb(r) for r in readings)
 
 
 def _errors(error: ValidationError) -> list[dict[str, Any]]:

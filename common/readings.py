@@ -9,7 +9,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, WithJsonSchema, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 FAULT_CODE_PATTERN = r"^[A-Z0-9_]{1,64}$"
@@ -25,6 +32,21 @@ MegapackState = Literal[
 ChargingState = Literal["NOT_CHARGING", "CHARGING", "COMPLETE", "FAULT"]
 MEGAPACK_STATES: tuple[str, ...] = get_args(MegapackState)
 CHARGING_STATES: tuple[str, ...] = get_args(ChargingState)
+
+
+TINY = 1e-100  # below this a measured magnitude is zero for any instrument
+FLUSHED = "flushed"  # set in the validation context when a reading had a tiny value
+
+
+def _flush_tiny_field(cls: type, value: float | None, info: ValidationInfo) -> float | None:
+    """Store 0 for magnitudes under TINY (after the bounds are checked): PostgreSQL float8
+    arithmetic (avg, products) raises 'value out of range: underflow' on them, which would
+    break every query over the row."""
+    if value is not None and value != 0 and -TINY < value < TINY:
+        if isinstance(info.context, dict):
+            info.context[FLUSHED] = True
+        return 0.0
+    return value
 
 
 def _number(low: float, high: float, *, optional: bool = False) -> object:
@@ -88,6 +110,10 @@ class MegapackReading(ReadingBase):
     state: MegapackState
     fault_codes: list[FaultCode] = Field(default_factory=list, max_length=32)
 
+    _flush = field_validator(
+        "soc_percent", "soh_percent", "power_kw", "voltage_v", "current_a", "temperature_c"
+    )(_flush_tiny_field)
+
 
 class EvReading(ReadingBase):
     """One electric-vehicle report."""
@@ -103,3 +129,8 @@ class EvReading(ReadingBase):
     charge_power_kw: float = _number(-500, 1_000)  # type: ignore[assignment]
     tire_pressure_psi: float | None = _number(0, 150, optional=True)  # type: ignore[assignment]
     odometer_km: float | None = _number(0, 10_000_000, optional=True)  # type: ignore[assignment]
+
+    _flush = field_validator(
+        "battery_soc_percent", "battery_temp_c", "latitude", "longitude", "speed_kmh",
+        "charge_power_kw", "tire_pressure_psi", "odometer_km",
+    )(_flush_tiny_field)  # fmt: skip

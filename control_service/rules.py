@@ -114,10 +114,10 @@ def check_unit(
     *,
     default_rated_power_kw: float,
 ) -> None:
-    """Refuse a command the unit cannot take: 422 wrong kind or power, 409 its state forbids it."""
-    if unit.kind != command.kind:
+    """Refuse a command the unit cannot take: 409 wrong kind or state, 422 power or params."""
+    if unit.kind != command.kind:  # the request is well-formed; the unit it names is not one
         raise Refused(
-            422, f"{command.name} is a {command.kind} command; {unit.unit_id} is a {unit.kind}"
+            409, f"{command.name} is a {command.kind} command; {unit.unit_id} is a {unit.kind}"
         )
     # Checked here, not in the params model: JSON Schema cannot say min < max, and an
     # unknown unit is 404 whatever its params.

@@ -95,7 +95,6 @@ async def test_a_command_is_created_sent_and_recorded_with_who_asked(
         ({"type": "launch", "params": {}}, "type"),
         ({"type": "set_mode", "params": {"mode": "IDLE"}, "ttl_s": 0}, "ttl_s"),
         ({"type": "set_mode", "params": {"mode": "IDLE"}, "ttl_s": 100_000}, "ttl_s"),
-        ({"type": "start_charging"}, "ev command"),
         ({"type": "set_soc_limits", "params": {"min_percent": 90, "max_percent": 10}}, "below"),
         ({"type": "reset_fault", "params": {}, "extra": 1}, "extra"),
     ],
@@ -139,6 +138,10 @@ async def test_the_units_state_decides_409(ops: httpx.AsyncClient, db: asyncpg.C
     assert (
         await ops.post(f"/v1/units/{faulted}/commands", json={"type": "reset_fault"})
     ).status_code == 202
+    wrong_kind = await ops.post(f"/v1/units/{healthy}/commands", json={"type": "start_charging"})
+    assert wrong_kind.status_code == 409
+    assert "ev command" in wrong_kind.json()["detail"]
+    assert await db.fetchval("SELECT count(*) FROM commands WHERE unit_id = $1", healthy) == 0
 
 
 async def test_unknown_units_and_commands_are_404(ops: httpx.AsyncClient) -> None:

@@ -158,3 +158,19 @@ async def test_scoped_keys_send_within_their_scope(
     assert (site.status_code, fleet.status_code) == (202, 202)
     assert await wait_rows(db, "megapack_telemetry", unit, 1) == 1
     assert await wait_rows(db, "ev_telemetry", vehicle, 1) == 1
+
+
+async def test_a_tiny_value_cannot_break_queries_over_its_row(
+    client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    unit = unique("MPTINY")
+    response = await client.post(
+        "/v1/telemetry/megapack", json=megapack(unit, now_ms(), soc_percent=1e-300)
+    )
+    assert response.status_code == 202, response.text
+    assert await wait_rows(db, "megapack_telemetry", unit, 1) == 1
+    # avg() squares its inputs: a stored 1e-300 would raise "value out of range: underflow"
+    average = await db.fetchval(
+        "SELECT avg(soc_percent / 100 * 3854) FROM megapack_telemetry WHERE unit_id = $1", unit
+    )
+    assert average == 0.0

@@ -129,9 +129,9 @@ def test_reset_fault_needs_a_fault() -> None:
     accepts("reset_fault", {}, unit("FAULT"))
 
 
-def test_commands_for_the_other_kind_of_unit_are_422() -> None:
-    assert refusal("start_charging", {}, unit()).status == 422
-    assert refusal("set_mode", {"mode": "IDLE"}, unit("NOT_CHARGING", kind="ev")).status == 422
+def test_commands_for_the_other_kind_of_unit_are_409() -> None:
+    assert refusal("start_charging", {}, unit()).status == 409
+    assert refusal("set_mode", {"mode": "IDLE"}, unit("NOT_CHARGING", kind="ev")).status == 409
     accepts("start_charging", {}, unit("NOT_CHARGING", kind="ev"))
 
 

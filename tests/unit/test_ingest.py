@@ -97,3 +97,26 @@ def test_scoped_key_refused_outside_its_site() -> None:
     with pytest.raises(RequestError) as error:
         accept(kind="megapack", body=body, content_type=None, key=KEYS[1], window=_window())
     assert error.value.status == 403
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/x-protobuf"])
+def test_tiny_magnitudes_are_stored_as_zero(content_type: str) -> None:
+    reading = megapack("MP-1", now_ms(), soc_percent=5e-324, power_kw=-1e-200, current_a=2.5)
+    if content_type == "application/json":
+        body = orjson.dumps(reading)
+    else:
+        parsed = accept(
+            kind="megapack",
+            body=orjson.dumps({**reading, "soc_percent": 1.0}),
+            content_type=None,
+            key=KEYS[0],
+            window=_window(),
+        )
+        message = pb.TelemetryEnvelope.FromString(parsed.envelope).batches[0].megapack[0]
+        message.soc_percent, message.power_kw = 5e-324, -1e-200
+        body = pb.TelemetryBatch(megapack=[message]).SerializeToString()
+    accepted = accept(
+        kind="megapack", body=body, content_type=content_type, key=KEYS[0], window=_window()
+    )
+    stored = pb.TelemetryEnvelope.FromString(accepted.envelope).batches[0].megapack[0]
+    assert (stored.soc_percent, stored.power_kw, stored.current_a) == (0.0, 0.0, 2.5)
