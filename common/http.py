@@ -10,6 +10,7 @@ import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -114,3 +115,14 @@ def serve(app: FastAPI, *, host: str, port: int) -> None:
         access_log=False,
         timeout_graceful_shutdown=10,
     )
+
+
+def reject_unknown_query(request: Request) -> None:
+    """422 for a query parameter the endpoint does not declare (a typo must not be ignored)."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    known = {field.alias for field in route.dependant.query_params}
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise HTTPException(422, f"unknown query parameter(s): {', '.join(unknown)[:200]}")

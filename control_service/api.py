@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from common.http import operator_key_dependency
+from common.http import operator_key_dependency, reject_unknown_query
 from common.keys import ApiKey
 from control_service import metrics
 from control_service.handlers import CommandPublisher, CommandRequest, submit_command
@@ -29,8 +29,9 @@ _TEXT = {
     401: "no key, or an unknown key",
     403: "a device key: commands need an operator key",
     404: "unknown unit or command",
-    409: "the unit's latest state forbids this command (e.g. set_power on a unit in FAULT)",
-    422: "bad type, params or ttl_s, or an Idempotency-Key reused for another request",
+    409: "the unit's latest state or kind forbids this command (e.g. set_power on a unit in "
+    "FAULT), or the Idempotency-Key was used for a different request",
+    422: "bad type, params, ttl_s or query parameter",
     503: "message broker or database unavailable; nothing was created (Retry-After set)",
 }
 
@@ -49,7 +50,9 @@ Store = Annotated[CommandRepository, Depends(_store)]
 
 def commands_router(settings: ControlSettings, publisher: CommandPublisher) -> APIRouter:
     """The command endpoints, bound to their collaborators."""
-    router = APIRouter(prefix="/v1", tags=["commands"])
+    router = APIRouter(
+        prefix="/v1", tags=["commands"], dependencies=[Depends(reject_unknown_query)]
+    )
 
     operator_key = operator_key_dependency(
         operators=settings.operator_api_keys,

@@ -139,9 +139,9 @@ async def submit_command(
 
 
 def _replayed(existing: CommandRecord, digest: str) -> CommandRecord:
-    if existing.request_digest != digest:
+    if existing.request_digest != digest:  # the key is taken: a conflict with stored state
         raise Refused(
-            422,
+            409,
             f"Idempotency-Key {existing.idempotency_key!r} was already used for a different "
             f"request (command {existing.command_id}); use a new key for a new command",
         )

@@ -5,9 +5,8 @@ from typing import Annotated, Any, Literal
 
 import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
-from fastapi.routing import APIRoute
 
-from common.http import operator_key_dependency
+from common.http import operator_key_dependency, reject_unknown_query
 from common.keys import ApiKey
 from db import monitoring_alerts as alerts_sql
 from db import monitoring_queries as units_sql
@@ -57,17 +56,6 @@ def _monitor(request: Request) -> Monitor:
 Pool = Annotated[asyncpg.Pool, Depends(_pool)]
 MonitorDep = Annotated[Monitor, Depends(_monitor)]
 UnitId = Annotated[str, Path(pattern=UNIT_ID, examples=["MP-0001"])]
-
-
-def reject_unknown_query(request: Request) -> None:
-    """422 for a query parameter the endpoint does not declare (a typo must not be ignored)."""
-    route = request.scope.get("route")
-    if not isinstance(route, APIRoute):
-        return
-    known = {field.alias for field in route.dependant.query_params}
-    unknown = sorted(set(request.query_params) - known)
-    if unknown:
-        raise HTTPException(422, f"unknown query parameter(s): {', '.join(unknown)[:200]}")
 
 
 def _utc(value: datetime) -> datetime:

@@ -180,7 +180,7 @@ async def test_the_same_idempotency_key_gives_the_same_command(
     reused = await ops.post(
         f"/v1/units/{unit}/commands", json={**body, "params": {"power_kw": 10}}, headers=key
     )
-    assert reused.status_code == 422
+    assert reused.status_code == 409
     assert "Idempotency-Key" in reused.json()["detail"]
     assert await db.fetchval("SELECT count(*) FROM commands WHERE unit_id = $1", unit) == 1
 

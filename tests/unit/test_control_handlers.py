@@ -172,12 +172,12 @@ async def test_the_same_idempotency_key_returns_the_same_command_and_publishes_o
     assert other_operator.command_id != first.command_id
 
 
-async def test_an_idempotency_key_reused_for_another_request_is_422() -> None:
+async def test_an_idempotency_key_reused_for_another_request_is_409() -> None:
     store, publisher = FakeStore(MP), FakePublisher()
     await submit(store, publisher, request("k-2"))
     with pytest.raises(Refused) as caught:
         await submit(store, publisher, request("k-2", params={"mode": "CHARGING"}))
-    assert caught.value.status == 422
+    assert caught.value.status == 409
     assert len(store.commands) == 1
 
 
