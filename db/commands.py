@@ -37,6 +37,9 @@ _IMPLIED = {
 # own timestamp is within the command's expiry proves otherwise (it was held up by an outage
 # or a restart), so it replaces that conclusion; an answer stamped later never does.
 CORRECTS_EXPIRY = frozenset({"acknowledged", "completed", "rejected", "failed"})
+# Likewise `failed` by the completion timeout (TIMEOUT_REASON) is the service's conclusion: a
+# COMPLETED stamped before that conclusion (held up by a broker outage) replaces it.
+TIMEOUT_REASON = "no completion reported within "
 
 
 def _transition_sql(status: str) -> str:
@@ -46,10 +49,19 @@ def _transition_sql(status: str) -> str:
     where = "status IN (" + ", ".join(f"'{before}'" for before in PREDECESSORS[status]) + ")"
     if status in CORRECTS_EXPIRY:
         sets.append("expired_at = CASE WHEN status = 'expired' THEN NULL ELSE expired_at END")
-        sets.append("reason = CASE WHEN status = 'expired' THEN $3 ELSE COALESCE($3, reason) END")
+        sets.append(
+            "reason = CASE WHEN status IN ('expired', 'failed') THEN $3"
+            " ELSE COALESCE($3, reason) END"
+        )
         where = f"({where} OR (status = 'expired' AND $5::timestamptz <= expires_at))"
     else:
         sets.append("reason = COALESCE($3, reason)")
+    if status == "completed":
+        sets.append("failed_at = CASE WHEN status = 'failed' THEN NULL ELSE failed_at END")
+        where = (
+            f"({where} OR (status = 'failed' AND reason LIKE '{TIMEOUT_REASON}%'"
+            " AND $5::timestamptz <= failed_at))"
+        )
     return (
         f"UPDATE commands SET {', '.join(sets)},"  # noqa: S608 (names from the fixed tables above)
         " agent_id = COALESCE($4, agent_id)"
@@ -267,12 +279,12 @@ class CommandRepository:
         """Mark `failed` every command acknowledged over `timeout_s` ago that never finished."""
         rows = await self._pool.fetch(
             """UPDATE commands SET status = 'failed', failed_at = now(), updated_at = now(),
-                   reason = 'no completion reported within '
-                       || $1::float8 || ' s of acknowledgement'
+                   reason = $2 || $1::float8 || ' s of acknowledgement'
                WHERE status = 'acknowledged'
                  AND acknowledged_at < now() - $1::float8 * INTERVAL '1 second'
                RETURNING *""",
             timeout_s,
+            TIMEOUT_REASON,
         )
         return [CommandRecord.from_row(row) for row in rows]
 
