@@ -135,7 +135,8 @@ class Stack:
             await delete_all(
                 await connection.channel(),
                 Names(self.prefix),
-                extra_queues=(f"{self.prefix}bench.raw",),
+                # the simulator scenario's unit agent declares its own command queue
+                extra_queues=(f"{self.prefix}bench.raw", Names(self.prefix).agent_queue("sim")),
             )
         self.say("database dropped, broker objects deleted")
 
