@@ -154,7 +154,7 @@ async def _experiment(
             tally = await _dead_letter_tally(stack, injector.planted)
             commands = None
             if flow is not None:
-                views = await flow.final_views(timeout_s=45)
+                views = await flow.final_views(timeout_s=60)
                 await asyncio.sleep(1)  # answers published just before the last status change
                 commands = judge(issued=len(flow.issued), views=views, answers=observer.answers)
                 await observer.close()

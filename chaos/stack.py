@@ -82,7 +82,8 @@ class Stack:
                 COMMAND_SWEEP_INTERVAL_S="0.2",
                 COMMAND_EXPIRY_GRACE_S="0.5",
                 COMMAND_REPUBLISH_AFTER_S="1",
-                COMMAND_COMPLETION_TIMEOUT_S="20",
+                # above the unit agent's own 30 s effect timeout, so the unit decides first
+                COMMAND_COMPLETION_TIMEOUT_S="40",
             )
             return Service("control_service", env, port=self.ports[role])
         if role == "agent":
