@@ -7,7 +7,13 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from tests.support.stack import DEVICE_SECRET, Service, free_port, service_env
+from tests.support.stack import (
+    DEVICE_SECRET,
+    OPERATOR_SERVICES,
+    Service,
+    free_port,
+    service_env,
+)
 
 
 @pytest.fixture(scope="session")
@@ -38,3 +44,15 @@ async def client(gateway: Service, ingestion: Service) -> AsyncIterator[httpx.As
         base_url=gateway.url, headers={"X-API-Key": DEVICE_SECRET}, timeout=15
     ) as http:
         yield http
+
+
+@pytest.fixture(scope="module", params=sorted(OPERATOR_SERVICES))
+def operator_service(
+    request: pytest.FixtureRequest, stack_env: dict[str, str]
+) -> Iterator[Service]:
+    """The control and the monitoring service in turn, each on a port of its own."""
+    module: str = request.param
+    port = free_port()
+    service = Service(module, {**stack_env, OPERATOR_SERVICES[module]: str(port)}, port=port)
+    yield service.start().wait_ready(30)
+    service.stop()

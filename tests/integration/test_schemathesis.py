@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,16 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import Case, GenerationMode
 
-from tests.support.stack import DEVICE_SECRET, OPERATOR_SECRET, ROOT, Service, free_port
-
-OPERATOR_SERVICES = {
-    module: port
-    for module, port in {
-        "control_service": "CONTROL_PORT",
-        "monitoring_service": "MONITORING_PORT",
-    }.items()
-    if (ROOT / module / "__main__.py").exists()
-}
+from tests.support.stack import (
+    DEVICE_SECRET,
+    OPERATOR_SECRET,
+    Service,
+)
 
 
 def _now_timestamps(body: Any) -> None:
@@ -52,17 +46,6 @@ def fuzz(base_url: str, *, secret: str, max_examples: int) -> None:
 @pytest.mark.timeout(90)
 def test_gateway_honours_its_openapi(gateway: Service, ingestion: Service) -> None:
     fuzz(gateway.url, secret=DEVICE_SECRET, max_examples=150)
-
-
-@pytest.fixture(scope="module", params=sorted(OPERATOR_SERVICES))
-def operator_service(
-    request: pytest.FixtureRequest, stack_env: dict[str, str]
-) -> Iterator[Service]:
-    module: str = request.param
-    port = free_port()
-    service = Service(module, {**stack_env, OPERATOR_SERVICES[module]: str(port)}, port=port)
-    yield service.start().wait_ready(30)
-    service.stop()
 
 
 @pytest.mark.timeout(90)

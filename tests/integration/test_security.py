@@ -20,34 +20,13 @@ from tests.support.stack import (
     OPERATOR_SECRET,
     ROOT,
     SCOPED_SECRET,
+    STARTED_SERVICES,
     Service,
     free_port,
 )
 
 OPEN_PATHS = {"/healthz", "/readyz", "/metrics"}
 WRONG_KEYS = ("wrong-key-presented-7f3a9c", "x" * 4000, DEVICE_SECRET + "x", DEVICE_SECRET[:-1])
-# Read/command services and the variable naming their port; each joins once it exists.
-OPERATOR_SERVICES = {
-    module: port
-    for module, port in {
-        "control_service": "CONTROL_PORT",
-        "monitoring_service": "MONITORING_PORT",
-    }.items()
-    if (ROOT / module / "__main__.py").exists()
-}
-STARTED: list[Service] = []
-
-
-@pytest.fixture(scope="module", params=sorted(OPERATOR_SERVICES))
-def operator_service(
-    request: pytest.FixtureRequest, stack_env: dict[str, str]
-) -> Iterator[Service]:
-    module: str = request.param
-    port = free_port()
-    service = Service(module, {**stack_env, OPERATOR_SERVICES[module]: str(port)}, port=port)
-    STARTED.append(service.start().wait_ready(30))
-    yield service
-    service.stop()
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +35,7 @@ def limited_gateway(stack_env: dict[str, str], ingestion: Service) -> Iterator[S
     port = free_port()
     env = {**stack_env, "RATE_LIMIT_READINGS_PER_S": "5", "RATE_LIMIT_BURST_S": "2"}
     service = Service("api_gateway", {**env, "GATEWAY_PORT": str(port)}, port=port)
-    STARTED.append(service.start().wait_ready())
+    service.start().wait_ready()
     yield service
     service.stop()
 
@@ -216,9 +195,7 @@ def test_secrets_never_appear_in_service_logs(
     gateway: Service, ingestion: Service, operator_service: Service
 ) -> None:
     secrets = (DEVICE_SECRET, SCOPED_SECRET, FLEET_SECRET, OPERATOR_SECRET, *WRONG_KEYS[:2])
-    logs = {
-        s.log_path: s.log_path.read_text(errors="replace") for s in (gateway, ingestion, *STARTED)
-    }
+    logs = {s.log_path: s.log_path.read_text(errors="replace") for s in STARTED_SERVICES}
     assert any(text.strip() for text in logs.values())  # the services did log something
     for path, text in logs.items():
         for secret in secrets:

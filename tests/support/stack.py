@@ -27,6 +27,8 @@ DEVICE_KEYS = (
     f"sim:{DEVICE_SECRET},north:{SCOPED_SECRET}:site=SITE-01,fleet-a:{FLEET_SECRET}:fleet=FLEET-A"
 )
 OPERATOR_KEYS = f"ops:{OPERATOR_SECRET}"
+# The services behind operator keys, and the variable naming each one's port.
+OPERATOR_SERVICES = {"control_service": "CONTROL_PORT", "monitoring_service": "MONITORING_PORT"}
 
 
 def free_port() -> int:
@@ -35,6 +37,9 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+STARTED_SERVICES: list[Service] = []  # every service this test run started (for log checks)
 
 
 class Service:
@@ -58,6 +63,7 @@ class Service:
             # The gateway only publishes: the queues exist before it starts (compose declares
             # them from definitions.json; under `make run` the consumer does).
             declare_topology(self.env["AMQP_URL"], self.env.get("AMQP_PREFIX", ""))
+        STARTED_SERVICES.append(self)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", self.module, *self.args],
