@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import tempfile
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import aio_pika
@@ -58,6 +60,8 @@ class Stack:
         self.amqp_proxy = _proxy_for(AMQP_URL, 5672)
         self.ports = {"gateway": free_port(), "control": free_port()}
         self.extra_queues.append(self.names.agent_queue(AGENT_ID))
+        # one journal for every incarnation of the agent: a restart must not run a command again
+        self.agent_journal = Path(tempfile.gettempdir()) / f"chaos-{self.run_id}-agent.journal"
 
     def env(self, **extra: str) -> dict[str, str]:
         """The environment of a service: database and broker reached through the proxies."""
@@ -91,6 +95,7 @@ class Stack:
                 MEGAPACK_COUNT="4", EV_COUNT="4", SITE_COUNT="1", FAULT_RATE="0", SIM_SEED="7",
                 TELEMETRY_INTERVAL_S="1", GATEWAY_URL=self.url("gateway"),
                 DEVICE_API_KEY=DEVICE_SECRET, SIM_AGENT_ID=AGENT_ID,
+                SIM_AGENT_JOURNAL=str(self.agent_journal),
             )  # fmt: skip
             return Service("simulator", env)
         return Service("ingestion_service", self.env())
@@ -175,6 +180,7 @@ class Stack:
             await asyncio.to_thread(service.stop, 10.0)
         self.pg_proxy.close()
         self.amqp_proxy.close()
+        self.agent_journal.unlink(missing_ok=True)
         connection = await aio_pika.connect(self.amqp_url, timeout=10)
         async with connection:
             channel = await connection.channel()

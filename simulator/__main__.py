@@ -16,6 +16,9 @@ Interface (kept stable; other services' tests rely on it). Every variable is als
   AMQP_URL, AMQP_PREFIX                     the broker of the unit agent
   SIM_AGENT_ID (sim)    --sim-agent-id      consumes queue `<prefix>agent.<id>`
   SIM_AGENT (true)      --no-agent          telemetry only, no command agent
+  SIM_AGENT_JOURNAL     --sim-agent-journal the agent's answers, kept across restarts so a
+                                            redelivered command is never run twice
+                                            (default var/agent-<AMQP_PREFIX><SIM_AGENT_ID>.journal)
   SIM_FAULTED_UNITS     --sim-faulted-units MP-0001,MP-0003 start in FAULT (INVERTER_FAULT)
                                             and stay there until reset_fault
   SIM_ID_PREFIX ("")    --sim-id-prefix     prepended to unit and vehicle ids (tests sharing
@@ -46,10 +49,11 @@ from common.broker import Broker
 from common.logging import configure_logging
 from common.settings import load_settings
 from common.topology import Names
-from simulator.agent import UnitAgent
+from simulator.agent import REMEMBERED_COMMANDS, UnitAgent
 from simulator.agent_amqp import AgentTransport
 from simulator.clock import WallClock
 from simulator.fleet import Fleet
+from simulator.journal import AnswerJournal
 from simulator.runner import simulate
 from simulator.sender import Sender
 from simulator.settings import SimulatorSettings
@@ -62,7 +66,7 @@ FLAGS = (
     ("telemetry_interval_s", float), ("sim_duration_s", float), ("sim_seed", int),
     ("fault_rate", float), ("gateway_url", str), ("device_api_key", str),
     ("telemetry_format", str), ("sim_agent_id", str), ("sim_faulted_units", str),
-    ("sim_id_prefix", str),
+    ("sim_id_prefix", str), ("sim_agent_journal", str),
     ("max_batch_readings", int), ("buffer_intervals", int), ("stats_interval_s", float),
 )  # fmt: skip
 
@@ -157,6 +161,7 @@ async def start_agent(
 ) -> tuple[Broker, AgentTransport, asyncio.Task[None]]:
     """Connect (in the background) and consume the commands of the fleet's units."""
     names = Names(settings.amqp_prefix)
+    journal = AnswerJournal(settings.agent_journal_path(), remembered=REMEMBERED_COMMANDS)
 
     async def declare(channel: AbstractChannel, declared: Names) -> None:
         await transport.declare(channel, declared)
@@ -164,7 +169,7 @@ async def start_agent(
     broker = Broker(settings.amqp_url, names, declare=declare)
     transport = AgentTransport(
         publisher=broker,
-        decider=UnitAgent(fleet=fleet, agent_id=settings.sim_agent_id),
+        decider=UnitAgent(fleet=fleet, agent_id=settings.sim_agent_id, journal=journal),
         names=names,
         agent_id=settings.sim_agent_id,
         unit_keys=fleet.unit_keys(),

@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import math
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -26,6 +27,14 @@ REJECTED = commands_pb2.COMMAND_ACK_STATUS_REJECTED
 FAILED = commands_pb2.COMMAND_ACK_STATUS_FAILED
 REMEMBERED_COMMANDS = 100_000
 log = structlog.get_logger("simulator.agent")
+
+
+class Journal(Protocol):
+    """Where answers are kept across restarts (simulator.journal.AnswerJournal)."""
+
+    def load(self) -> OrderedDict[str, list[Ack]]: ...
+
+    def append(self, acks: Iterable[Ack], *, answered: OrderedDict[str, list[Ack]]) -> None: ...
 
 
 class Refusal(Exception):
@@ -44,10 +53,17 @@ class InProgress:
 class UnitAgent:
     """Commands of the fleet's units: each executed at most once, never after it expired."""
 
-    def __init__(self, *, fleet: Fleet, agent_id: str, completion_timeout_s: float = 30.0) -> None:
-        self._fleet, self._agent_id = fleet, agent_id
+    def __init__(
+        self,
+        *,
+        fleet: Fleet,
+        agent_id: str,
+        completion_timeout_s: float = 30.0,
+        journal: Journal | None = None,
+    ) -> None:
+        self._fleet, self._agent_id, self._journal = fleet, agent_id, journal
         self._timeout_ms = int(completion_timeout_s * 1000)
-        self._answered: OrderedDict[str, list[Ack]] = OrderedDict()
+        self._answered: OrderedDict[str, list[Ack]] = journal.load() if journal else OrderedDict()
         self._in_progress: dict[str, InProgress] = {}
 
     def _ack(
@@ -61,8 +77,15 @@ class UnitAgent:
             at_ms=now_ms,
             agent_id=self._agent_id,
         )
-        self._answered.setdefault(command.command_id, []).append(ack)
         return ack
+
+    def _record(self, acks: list[Ack]) -> list[Ack]:
+        """Remember answers (on disk too, before they are published) and hand them on."""
+        for ack in acks:
+            self._answered.setdefault(ack.command_id, []).append(ack)
+        if self._journal is not None:
+            self._journal.append(acks, answered=self._answered)
+        return acks
 
     def receive(self, command: commands_pb2.Command, *, now_ms: int) -> list[Ack]:
         """Answer one delivery; a repeated delivery gets the earlier answers, not a second run."""
@@ -71,6 +94,9 @@ class UnitAgent:
             return list(earlier)
         while len(self._answered) >= REMEMBERED_COMMANDS:
             self._answered.popitem(last=False)
+        return self._record(self._decide(command, now_ms))
+
+    def _decide(self, command: commands_pb2.Command, now_ms: int) -> list[Ack]:
         if command.expires_at_ms and now_ms > command.expires_at_ms:
             return [self._ack(command, REJECTED, now_ms, "expired")]
         try:
@@ -102,7 +128,7 @@ class UnitAgent:
             else:
                 continue
             del self._in_progress[command_id]
-        return acks
+        return self._record(acks)
 
     def _execute(self, command: commands_pb2.Command, params: dict[str, Any], now_ms: int) -> bool:
         """Change the unit; True when the effect is already complete."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, field_validator
@@ -29,8 +30,14 @@ class SimulatorSettings(BaseServiceSettings):
     stats_interval_s: float = Field(default=5.0, gt=0)
     sim_agent_id: str = Field(default="sim", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     sim_agent: bool = True
+    sim_agent_journal: str = ""  # "" = var/agent-<AMQP_PREFIX><SIM_AGENT_ID>.journal
     sim_id_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9_.-]{0,24}$")
     sim_faulted_units: Annotated[tuple[str, ...], NoDecode] = ()
+
+    def agent_journal_path(self) -> Path:
+        """Where the unit agent keeps its answers across restarts."""
+        default = f"var/agent-{self.amqp_prefix}{self.sim_agent_id}.journal"
+        return Path(self.sim_agent_journal or default)
 
     @field_validator("sim_faulted_units", mode="before")
     @classmethod

@@ -200,3 +200,35 @@ async def test_without_a_broker_it_keeps_sending_and_connects_when_it_comes_back
     finally:
         assert service.stop() == 0
         proxy.close()
+
+
+async def test_after_a_restart_a_redelivered_command_is_answered_not_run_again(
+    gateway: Service, amqp_url: str, agent_names: Names, operator: Operator
+) -> None:
+    prefix = f"j{uuid.uuid4().hex[:6]}-"
+    env = simulator_env(gateway, amqp_url, agent_names, "sim-journal")
+    env.update(SIM_ID_PREFIX=prefix, SIM_FAULTED_UNITS="")
+    service = Service("simulator", env).start()
+    try:
+        await logged(service, '"agent_consuming"')
+        charge = command(
+            f"{prefix}MP-0001", "set_soc_limits", {"min_percent": 5, "max_percent": 90}
+        )
+        await operator.send(charge)
+        before = await operator.wait(charge.command_id, "COMPLETED")
+        service.kill()  # all it knew in memory is gone
+        service.start()
+        deadline = time.monotonic() + 20
+        while len(events(service, "agent_consuming")) < 2:
+            service.assert_running()
+            assert time.monotonic() < deadline, service.output()
+            await asyncio.sleep(0.1)
+        assert [e["commands"] for e in events(service, "agent_journal_loaded")] == [0, 1]
+        await operator.send(charge)  # the delivery a killed agent never acked comes again
+        after = await operator.wait(charge.command_id, "COMPLETED", count=2)
+        assert len(after) == 2 * len(before)
+        assert [(a.status, a.at_ms) for a in after[len(before) :]] == [
+            (a.status, a.at_ms) for a in before
+        ]  # the same answers, stamped when it ran: it did not run again
+    finally:
+        service.stop()

@@ -52,6 +52,8 @@ class Service:
         self.port = port
         self.log_path = Path(f"/tmp/megapack-test-{module}-{os.getpid()}-{time.time_ns()}.log")
         self.process: subprocess.Popen[bytes] | None = None
+        if module == "simulator":  # kept across this object's restarts, like the log
+            self.env.setdefault("SIM_AGENT_JOURNAL", str(self.log_path.with_suffix(".journal")))
 
     @property
     def url(self) -> str:

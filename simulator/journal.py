@@ -1,0 +1,90 @@
+"""The unit agent's journal: the answers it gave, on disk, so a restart never runs a command again.
+
+A command is delivered again when the agent dies after answering but before its ack reached
+the broker. With answers only in memory the restarted agent would execute it a second time;
+with the journal it answers the redelivery with what it said before. Each answer is written
+and fsynced before it is published, so no answer the control service saw is missing here.
+
+Format: one line per answer, the hex of a serialized `CommandAck`. A line torn by a crash is
+skipped on load. The file is rewritten (to a temporary file, then renamed) when it holds
+twice the answers the agent remembers.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from collections.abc import Iterable
+from pathlib import Path
+
+import structlog
+from google.protobuf.message import DecodeError
+
+from proto.megapack.v1 import commands_pb2
+
+Ack = commands_pb2.CommandAck
+log = structlog.get_logger("simulator.journal")
+
+
+class AnswerJournal:
+    """Append-only file of answers, keeping the newest `remembered` commands on compaction."""
+
+    def __init__(self, path: Path, *, remembered: int) -> None:
+        self._path, self._remembered = path, remembered
+        self._lines = 0
+        self._fd = -1
+
+    def load(self) -> OrderedDict[str, list[Ack]]:
+        """Every command answered before, oldest first; then the journal is open for appends."""
+        answered: OrderedDict[str, list[Ack]] = OrderedDict()
+        torn = 0
+        if self._path.exists():
+            for line in self._path.read_bytes().splitlines():
+                try:
+                    ack = Ack.FromString(bytes.fromhex(line.decode("ascii")))
+                except (ValueError, DecodeError):
+                    torn += 1
+                    continue
+                answered.setdefault(ack.command_id, []).append(ack)
+                answered.move_to_end(ack.command_id)
+        while len(answered) > self._remembered:
+            answered.popitem(last=False)
+        self._rewrite(answers for acks in answered.values() for answers in acks)
+        log.info("agent_journal_loaded", path=str(self._path), commands=len(answered), torn=torn)
+        return answered
+
+    def append(self, acks: Iterable[Ack], *, answered: OrderedDict[str, list[Ack]]) -> None:
+        """Write and fsync answers before anyone hears them; compact when the file is long."""
+        data = b"".join(ack.SerializeToString().hex().encode("ascii") + b"\n" for ack in acks)
+        if not data:
+            return
+        os.write(self._fd, data)
+        os.fsync(self._fd)
+        self._lines += data.count(b"\n")
+        if self._lines > 2 * self._remembered:
+            newest = list(answered.values())[-self._remembered :]
+            self._rewrite(ack for kept in newest for ack in kept)
+
+    def close(self) -> None:
+        """Close the file (answers are already on disk)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def _rewrite(self, acks: Iterable[Ack]) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self._path.with_name(self._path.name + ".tmp")
+        lines = [ack.SerializeToString().hex().encode("ascii") + b"\n" for ack in acks]
+        with temporary.open("wb") as file:
+            file.writelines(lines)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, self._path)
+        directory = os.open(self._path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)  # the rename itself survives a crash
+        finally:
+            os.close(directory)
+        self.close()
+        self._fd = os.open(self._path, os.O_WRONLY | os.O_APPEND)
+        self._lines = len(lines)
