@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any, Literal
 
 import orjson
@@ -11,9 +13,16 @@ from google.protobuf.message import DecodeError
 from google.protobuf.unknown_fields import UnknownFieldSet
 from pydantic import TypeAdapter, ValidationError
 
-from common.codec import ev_to_pb, megapack_to_pb, message_to_dict
+from api_gateway.columns import check_json, check_protobuf, rules_of
+from common.codec import (
+    CHARGING_STATE_NUMBERS,
+    UNIT_STATE_NUMBERS,
+    fields_to_pb,
+    message_to_dict,
+    model_to_pb,
+)
 from common.keys import ApiKey
-from common.readings import FLUSHED, EvReading, MegapackReading
+from common.readings import CHARGING_STATES, FLUSHED, MEGAPACK_STATES, EvReading, MegapackReading
 from proto.megapack.v1 import telemetry_pb2 as pb
 
 Kind = Literal["megapack", "ev"]
@@ -22,6 +31,14 @@ PROTOBUF_TYPES = ("application/x-protobuf", "application/protobuf")
 _ADAPTERS: dict[Kind, TypeAdapter[Any]] = {
     "megapack": TypeAdapter(list[MegapackReading]),
     "ev": TypeAdapter(list[EvReading]),
+}
+# Below this many readings pydantic alone is cheaper than the column checks' fixed cost
+# (measured: 17 vs 30 µs for one reading, 71 vs 64 µs for eight).
+COLUMNS_FROM = 6
+_RULES = {"megapack": rules_of(MegapackReading), "ev": rules_of(EvReading)}
+_ENUM_NUMBERS = {
+    "state": frozenset(UNIT_STATE_NUMBERS[name] for name in MEGAPACK_STATES),
+    "charging_state": frozenset(CHARGING_STATE_NUMBERS[name] for name in CHARGING_STATES),
 }
 _SCOPE_FIELD: dict[Kind, str] = {"megapack": "site_id", "ev": "fleet_id"}
 _SCOPE_KIND: dict[Kind, str] = {"megapack": "site", "ev": "fleet"}
@@ -71,28 +88,36 @@ def accept(
 ) -> Accepted:
     """Parse, count, validate and scope-check a request; raise RequestError on any problem."""
     media = media_type(content_type)
+    context = window.context
     if media in JSON_TYPES:
         raw = _json_readings(body)
         _check_count(len(raw), window)
-        readings, _ = _validate(kind, raw, window)
         batch = pb.TelemetryBatch()
-        _extend(batch, kind, readings)
+        stamps = check_json(_RULES[kind], raw, **context) if len(raw) >= COLUMNS_FROM else None
+        if stamps is not None:  # the common case: every reading valid, no model needed
+            _extend(batch, kind, map(fields_to_pb, repeat(kind), raw, stamps))
+        else:
+            readings, _ = _validate(kind, raw, window)
+            _extend(batch, kind, map(model_to_pb, readings))
     elif media in PROTOBUF_TYPES:
         batch = _protobuf_batch(kind, body)
-        messages = batch.megapack if kind == "megapack" else batch.ev
+        messages: Any = batch.megapack if kind == "megapack" else batch.ev
         _check_count(len(messages), window)
-        readings, flushed = _validate(kind, [message_to_dict(m) for m in messages], window)
-        if flushed:  # rare: publish the validated values, not the raw messages
-            del messages[:]
-            _extend(batch, kind, readings)
+        if len(messages) < COLUMNS_FROM or not check_protobuf(
+            _RULES[kind], messages, choice_numbers=_ENUM_NUMBERS, **context
+        ):
+            readings, flushed = _validate(kind, [message_to_dict(m) for m in messages], window)
+            if flushed:  # rare: publish the validated values, not the raw messages
+                del messages[:]
+                _extend(batch, kind, map(model_to_pb, readings))
     else:
         raise RequestError(415, "Content-Type must be application/json or application/x-protobuf")
-    _check_scope(kind, readings, key)
+    _check_scope(kind, batch, key)
     batch.batch_id = str(uuid.uuid4())
     batch.received_at_us = window.now_us
     batch.key_id = key.name
     envelope = pb.TelemetryEnvelope(batches=[batch]).SerializeToString()
-    return Accepted(batch.batch_id, len(readings), envelope)
+    return Accepted(batch.batch_id, len(getattr(batch, kind)), envelope)
 
 
 def _json_readings(body: bytes) -> list[Any]:
@@ -146,11 +171,8 @@ def _validate(kind: Kind, raw: list[Any], window: Window) -> tuple[list[Any], bo
     return readings, bool(context.get(FLUSHED))
 
 
-def _extend(batch: pb.TelemetryBatch, kind: Kind, readings: list[Any]) -> None:
-    if kind == "megapack":
-        batch.megapack.extend(megapack_to_pb(r) for r in readings)
-    else:
-        batch.ev.extend(ev_to_pb(r) for r in readings)
+def _extend(batch: pb.TelemetryBatch, kind: Kind, messages: Iterable[Any]) -> None:
+    getattr(batch, kind).extend(messages)
 
 
 def _errors(error: ValidationError) -> list[dict[str, Any]]:
@@ -164,12 +186,12 @@ def _errors(error: ValidationError) -> list[dict[str, Any]]:
     return details
 
 
-def _check_scope(kind: Kind, readings: list[Any], key: ApiKey) -> None:
+def _check_scope(kind: Kind, batch: pb.TelemetryBatch, key: ApiKey) -> None:
     if key.scope is None:
         return
     scope_kind, scope_id = key.scope
     field = _SCOPE_FIELD[kind]
-    for index, reading in enumerate(readings):
+    for index, reading in enumerate(getattr(batch, kind)):
         if scope_kind != _SCOPE_KIND[kind] or getattr(reading, field) != scope_id:
             raise RequestError(
                 403,

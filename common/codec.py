@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, overload
 
 from google.protobuf.message import Message
 
@@ -20,6 +20,9 @@ _CHARGING_NAMES = {
     v.number: v.name.removeprefix(CHARGING_STATE_PREFIX) for v in pb.ChargingState.DESCRIPTOR.values
 }
 _UNIT_STATE_NAMES[0] = _CHARGING_NAMES[0] = ""  # UNSPECIFIED fails validation as an empty state
+# Enum numbers by the names the models use (UNSPECIFIED is none of them).
+UNIT_STATE_NUMBERS = {name: number for number, name in _UNIT_STATE_NAMES.items() if name}
+CHARGING_STATE_NUMBERS = {name: number for number, name in _CHARGING_NAMES.items() if name}
 
 
 _PLAIN, _OPTIONAL, _REPEATED, _ENUM = range(4)
@@ -66,39 +69,29 @@ def message_to_dict(message: Message) -> dict[str, Any]:
     return fields
 
 
-def megapack_to_pb(reading: MegapackReading) -> pb.MegapackReading:
-    """A validated Megapack reading as protobuf."""
-    return pb.MegapackReading(
-        unit_id=reading.unit_id,
-        site_id=reading.site_id,
-        timestamp_ms=reading.timestamp,
-        soc_percent=reading.soc_percent,
-        soh_percent=reading.soh_percent,
-        power_kw=reading.power_kw,
-        voltage_v=reading.voltage_v,
-        current_a=reading.current_a,
-        temperature_c=reading.temperature_c,
-        state=pb.UnitState.Value(UNIT_STATE_PREFIX + reading.state),
-        fault_codes=reading.fault_codes,
-    )
+_MESSAGES: dict[str, tuple[type[Message], str, dict[str, int]]] = {
+    "megapack": (pb.MegapackReading, "state", UNIT_STATE_NUMBERS),
+    "ev": (pb.EvReading, "charging_state", CHARGING_STATE_NUMBERS),
+}
 
 
-def ev_to_pb(reading: EvReading) -> pb.EvReading:
-    """A validated EV reading as protobuf."""
-    return pb.EvReading(
-        vehicle_id=reading.vehicle_id,
-        fleet_id=reading.fleet_id,
-        timestamp_ms=reading.timestamp,
-        battery_soc_percent=reading.battery_soc_percent,
-        battery_temp_c=reading.battery_temp_c,
-        latitude=reading.latitude,
-        longitude=reading.longitude,
-        speed_kmh=reading.speed_kmh,
-        charging_state=pb.ChargingState.Value(CHARGING_STATE_PREFIX + reading.charging_state),
-        charge_power_kw=reading.charge_power_kw,
-        tire_pressure_psi=reading.tire_pressure_psi,
-        odometer_km=reading.odometer_km,
-    )
+def fields_to_pb(kind: str, fields: Mapping[str, Any], timestamp_ms: int) -> Message:
+    """A valid reading in its JSON shape (absent or null optionals unset) as protobuf."""
+    message, enum_field, numbers = _MESSAGES[kind]
+    values = dict(fields)
+    del values["timestamp"]
+    values[enum_field] = numbers[values[enum_field]]
+    return message(timestamp_ms=timestamp_ms, **values)
+
+
+@overload
+def model_to_pb(reading: MegapackReading) -> pb.MegapackReading: ...
+@overload
+def model_to_pb(reading: EvReading) -> pb.EvReading: ...
+def model_to_pb(reading: MegapackReading | EvReading) -> Message:
+    """A validated reading as protobuf."""
+    kind = "megapack" if isinstance(reading, MegapackReading) else "ev"
+    return fields_to_pb(kind, reading.model_dump(), reading.timestamp)
 
 
 MegapackRow = tuple[Any, ...]

@@ -49,6 +49,23 @@ def _flush_tiny_field(cls: type, value: float | None, info: ValidationInfo) -> f
     return value
 
 
+def timestamp_ms(value: object) -> int:
+    """Epoch milliseconds of an RFC 3339 string with an offset or an epoch-ms integer."""
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError("must be RFC 3339 with an offset, or epoch milliseconds") from None
+        if parsed.tzinfo is None:
+            raise ValueError("RFC 3339 timestamp needs an offset (e.g. Z or +02:00)")
+        value = (parsed - _EPOCH) // timedelta(milliseconds=1)
+    elif isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("must be RFC 3339 with an offset, or epoch milliseconds")
+    if not 0 <= value <= MAX_EPOCH_MS:
+        raise ValueError("is outside the years 1970 to 9999")
+    return value
+
+
 def _number(low: float, high: float, *, optional: bool = False) -> object:
     if optional:
         return Field(default=None, ge=low, le=high, allow_inf_nan=False)
@@ -75,18 +92,7 @@ class ReadingBase(BaseModel):
     @field_validator("timestamp", mode="before")
     @classmethod
     def _epoch_ms(cls, value: object, info: ValidationInfo) -> int:
-        if isinstance(value, str):
-            try:
-                parsed = datetime.fromisoformat(value)
-            except ValueError:
-                raise ValueError("must be RFC 3339 with an offset, or epoch milliseconds") from None
-            if parsed.tzinfo is None:
-                raise ValueError("RFC 3339 timestamp needs an offset (e.g. Z or +02:00)")
-            value = (parsed - _EPOCH) // timedelta(milliseconds=1)
-        elif isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError("must be RFC 3339 with an offset, or epoch milliseconds")
-        if not 0 <= value <= MAX_EPOCH_MS:
-            raise ValueError("is outside the years 1970 to 9999")
+        value = timestamp_ms(value)
         window = info.context or {}
         now_ms, oldest_ms = window.get("now_ms"), window.get("oldest_ms")
         if now_ms is not None and value > now_ms + MAX_FUTURE_MS:

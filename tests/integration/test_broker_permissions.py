@@ -26,7 +26,7 @@ import pytest
 from aio_pika.abc import AbstractChannel
 
 from common.broker import Broker
-from common.codec import megapack_to_pb
+from common.codec import model_to_pb
 from common.readings import MegapackReading
 from common.topology import Names, declare_commands, declare_exchange, declare_telemetry
 from common.topology import quorum_arguments as quorum
@@ -124,7 +124,7 @@ def _envelope(unit: str) -> bytes:
         batch_id=str(uuid.uuid4()),
         received_at_us=time.time_ns() // 1000,
         key_id="sim",
-        megapack=[megapack_to_pb(reading)],
+        megapack=[model_to_pb(reading)],
     )
     return pb.TelemetryEnvelope(batches=[batch]).SerializeToString()
 

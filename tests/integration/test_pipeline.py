@@ -8,7 +8,7 @@ import aio_pika
 import asyncpg
 import httpx
 
-from common.codec import ev_to_pb, megapack_to_pb
+from common.codec import model_to_pb
 from common.readings import EvReading, MegapackReading
 from common.topology import Names
 from proto.megapack.v1 import telemetry_pb2 as pb
@@ -74,12 +74,12 @@ async def test_protobuf_batches_of_both_kinds_land_in_full(
     start = now_ms() - 30_000
     batch = pb.TelemetryBatch(
         megapack=[
-            megapack_to_pb(MegapackReading.model_validate(megapack(f"{unit}-{i % 3}", start + i)))
+            model_to_pb(MegapackReading.model_validate(megapack(f"{unit}-{i % 3}", start + i)))
             for i in range(1000)
         ]
     )
     ev_batch = pb.TelemetryBatch(
-        ev=[ev_to_pb(EvReading.model_validate(ev(vehicle, start + i))) for i in range(200)]
+        ev=[model_to_pb(EvReading.model_validate(ev(vehicle, start + i))) for i in range(200)]
     )
     first = await client.post(
         "/v1/telemetry/megapack", content=batch.SerializeToString(), headers=PROTOBUF
@@ -122,7 +122,7 @@ async def test_same_batch_delivered_twice_makes_no_second_row(
         batches=[
             pb.TelemetryBatch(
                 batch_id="dup", received_at_us=start * 1000, key_id="sim",
-                megapack=[megapack_to_pb(r) for r in readings],
+                megapack=[model_to_pb(r) for r in readings],
             )
         ]
     ).SerializeToString()  # fmt: skip

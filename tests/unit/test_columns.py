@@ -1,0 +1,213 @@
+"""The column checks against the models: what they pass, pydantic passes with the same values."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import TypeAdapter, ValidationError
+
+from api_gateway import ingest
+from api_gateway.columns import check_json, check_protobuf, rules_of
+from api_gateway.ingest import RequestError, Window, accept
+from common.codec import fields_to_pb, message_to_dict, model_to_pb
+from common.keys import parse_api_keys
+from common.readings import TINY, EvReading, MegapackReading
+from proto.megapack.v1 import telemetry_pb2 as pb
+from tests.support.readings import ev, megapack
+
+NOW_MS = 1_795_000_000_000
+OLDEST_MS = NOW_MS - 30 * 86_400_000
+MODELS: dict[str, Any] = {"megapack": MegapackReading, "ev": EvReading}
+VALID: dict[str, Callable[..., dict[str, Any]]] = {"megapack": megapack, "ev": ev}
+ADAPTERS = {kind: TypeAdapter(list[model]) for kind, model in MODELS.items()}  # type: ignore[valid-type]
+RULES = {kind: rules_of(model) for kind, model in MODELS.items()}
+MESSAGES: dict[str, Any] = {"megapack": pb.MegapackReading, "ev": pb.EvReading}
+CHOICES = ingest._ENUM_NUMBERS
+KEY = parse_api_keys("sim:secret-for-columns")[0]
+EXAMPLES = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+# Values that sit on, just past or far from the edges, of every type JSON and Python can carry.
+EDGY: st.SearchStrategy[Any] = st.sampled_from(
+    [
+        0, 0.0, -0.0, 1, -1, 50, 100, 100.0000001, -60, 150, 150.5, 400, 1000, 1000.5, -500.5,
+        10_000, -10_000, 10_001, 20_000, -20_000.1, 10_000_000, 1e-101, -1e-300, TINY, 5e-324,
+        math.nan, math.inf, -math.inf, 1e308, 10**30, True, False, None, "", "55", "MP-0001",
+        "MP 1", "a\nb", "A" * 64, "A" * 65, "IDLE", "FAULT", "CHARGING", "COMPLETE", "bogus",
+        [], ["OVER_TEMP"], ["bad code"], ["A"] * 33, ["A\nB"], {}, NOW_MS, NOW_MS + 300_001,
+        OLDEST_MS - 1, -1, "2026-11-21T10:00:00Z", "2026-11-21T10:00:00", "1970-01-01T00:00:00Z",
+    ]
+)  # fmt: skip
+
+
+def _validated(kind: str, readings: list[Any]) -> list[Any] | None:
+    context: dict[str, Any] = {"now_ms": NOW_MS, "oldest_ms": OLDEST_MS}
+    try:
+        models = ADAPTERS[kind].validate_python(readings, context=context)
+    except ValidationError:
+        return None
+    assert "flushed" not in context  # the column checks never pass a value pydantic would change
+    return list(models)
+
+
+@st.composite
+def json_batches(draw: st.DrawFn) -> tuple[str, list[Any]]:
+    kind = draw(st.sampled_from(["megapack", "ev"]))
+    ids = [f"U-{i}" for i in range(draw(st.integers(1, 8)))]
+    readings: list[Any] = [VALID[kind](unit, NOW_MS - i) for i, unit in enumerate(ids)]
+    for _ in range(draw(st.integers(0, 3))):  # spoil some fields, drop some, add strangers
+        reading = draw(st.sampled_from(readings))
+        name = draw(st.sampled_from([*reading, "stranger"]))
+        if draw(st.booleans()):
+            reading[name] = draw(EDGY)
+        else:
+            reading.pop(name, None)
+    return kind, readings
+
+
+@EXAMPLES
+@given(batch=json_batches())
+def test_a_json_batch_the_columns_pass_is_one_the_models_pass_with_the_same_values(
+    batch: tuple[str, list[Any]],
+) -> None:
+    kind, readings = batch
+    stamps = check_json(RULES[kind], readings, now_ms=NOW_MS, oldest_ms=OLDEST_MS)
+    if stamps is None:
+        return  # not sure: the gateway asks pydantic
+    models = _validated(kind, readings)
+    assert models is not None, readings
+    assert [fields_to_pb(kind, r, s) for r, s in zip(readings, stamps, strict=True)] == [
+        model_to_pb(m) for m in models
+    ]
+
+
+@given(kind=st.sampled_from(["megapack", "ev"]), count=st.integers(1, 50))
+def test_valid_batches_pass_the_columns(kind: str, count: int) -> None:
+    readings = [VALID[kind](f"U-{i}", NOW_MS - i) for i in range(count)]
+    for reading in readings[::2]:  # optional fields absent or null
+        for rule in RULES[kind]:
+            if rule.nullable:
+                reading[rule.name] = None
+            elif rule.optional:
+                del reading[rule.name]
+    an_hour_east = timezone(timedelta(hours=1))
+    readings[0]["timestamp"] = datetime.fromtimestamp(NOW_MS / 1000 - 60, an_hour_east).isoformat()
+    assert check_json(RULES[kind], readings, now_ms=NOW_MS, oldest_ms=OLDEST_MS) is not None
+    messages = [model_to_pb(MODELS[kind].model_validate(r)) for r in readings]
+    assert check_protobuf(
+        RULES[kind], messages, choice_numbers=CHOICES, now_ms=NOW_MS, oldest_ms=OLDEST_MS
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "field", "value"),
+    [
+        ("megapack", "fault_codes", ["OVER_TEMP"] * 33),
+        ("megapack", "fault_codes", None),
+        ("megapack", "fault_codes", ["OVER_TEMP\nFAN"]),
+        ("megapack", "state", None),
+        ("megapack", "soc_percent", None),
+        ("megapack", "soc_percent", True),
+        ("megapack", "soh_percent", 1e-200),
+        ("megapack", "site_id", "SITE-01\n"),
+        ("ev", "vehicle_id", None),
+        ("ev", "odometer_km", math.nan),
+        ("ev", "fleet_id", ""),
+        ("ev", "timestamp", NOW_MS + 300_001),
+        ("ev", "timestamp", "2026-11-21T10:00:00"),
+    ],
+)
+def test_each_rule_is_checked(kind: str, field: str, value: Any) -> None:
+    readings = [VALID[kind](f"U-{i}", NOW_MS - i) for i in range(8)]
+    readings[3][field] = value
+    context = {"now_ms": NOW_MS, "oldest_ms": OLDEST_MS}
+    try:
+        ADAPTERS[kind].validate_python(readings, context=context)
+    except ValidationError:
+        pass
+    else:
+        assert "flushed" in context  # the models change it; the columns leave that to them
+    assert check_json(RULES[kind], readings, now_ms=NOW_MS, oldest_ms=OLDEST_MS) is None
+
+
+PB_EDGY: st.SearchStrategy[Any] = st.sampled_from(
+    [0.0, -0.0, 1e-101, 5e-324, math.nan, math.inf, -math.inf, 100.5, -60.5, 1e7 + 1, 42.0]
+)
+
+
+@st.composite
+def protobuf_batches(draw: st.DrawFn) -> tuple[str, list[Any]]:
+    kind = draw(st.sampled_from(["megapack", "ev"]))
+    count = draw(st.integers(1, 8))
+    messages = [
+        model_to_pb(MODELS[kind].model_validate(VALID[kind](f"U-{i}", NOW_MS)))
+        for i in range(count)
+    ]
+    for _ in range(draw(st.integers(0, 3))):
+        message = draw(st.sampled_from(messages))
+        field = draw(st.sampled_from(list(MESSAGES[kind].DESCRIPTOR.fields)))
+        if field.has_presence and draw(st.booleans()):
+            message.ClearField(field.name)
+        elif field.type == field.TYPE_DOUBLE:
+            setattr(message, field.name, draw(PB_EDGY))
+        elif field.type == field.TYPE_STRING and not field.is_repeated:
+            setattr(message, field.name, draw(st.sampled_from(["", "a\nb", "é", "A" * 65, "X"])))
+        elif field.type == field.TYPE_ENUM:
+            setattr(message, field.name, draw(st.integers(0, 9)))
+        elif field.name == "timestamp_ms":
+            message.timestamp_ms = draw(st.sampled_from([-1, 0, OLDEST_MS - 1, NOW_MS + 300_001]))
+        else:
+            getattr(message, field.name).extend(
+                draw(st.sampled_from([["OK"], ["bad code"], ["A"] * 33]))
+            )
+    return kind, messages
+
+
+@EXAMPLES
+@given(batch=protobuf_batches())
+def test_a_protobuf_batch_the_columns_pass_is_one_the_models_pass(
+    batch: tuple[str, list[Any]],
+) -> None:
+    kind, messages = batch
+    passed = check_protobuf(
+        RULES[kind], messages, choice_numbers=CHOICES, now_ms=NOW_MS, oldest_ms=OLDEST_MS
+    )
+    if passed:
+        models = _validated(kind, [message_to_dict(m) for m in messages])
+        assert models is not None
+        assert [model_to_pb(m) for m in models] == messages
+
+
+def test_valid_batches_never_reach_pydantic(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any) -> Any:
+        raise AssertionError("pydantic was asked")
+
+    monkeypatch.setattr(ingest, "_validate", refuse)
+    window = Window(max_readings=5000, now_us=NOW_MS * 1000, retention_days=30)
+    readings = [megapack(f"MP-{i}", NOW_MS - i) for i in range(ingest.COLUMNS_FROM)]
+    body = pb.TelemetryBatch(megapack=[model_to_pb(MegapackReading(**r)) for r in readings])
+    for payload, content_type in [
+        (pb.TelemetryBatch(megapack=body.megapack).SerializeToString(), "application/x-protobuf"),
+        (orjson.dumps({"readings": readings}), "application/json"),
+    ]:
+        accepted = accept(
+            kind="megapack", body=payload, content_type=content_type, key=KEY, window=window
+        )
+        assert accepted.readings == len(readings)
+    readings[-1]["soc_percent"] = 101  # one bad value: pydantic decides, and names it
+    monkeypatch.undo()
+    with pytest.raises(RequestError) as error:
+        accept(
+            kind="megapack",
+            body=orjson.dumps({"readings": readings}),
+            content_type=None,
+            key=KEY,
+            window=window,
+        )
+    assert error.value.detail[0]["index"] == len(readings) - 1  # type: ignore[index]
