@@ -1,12 +1,14 @@
-"""The reading models' rules checked a column at a time, over a whole batch.
+"""Batches as columns: the reading models' rules checked a column at a time, and published.
 
 `common/readings.py` is the definition of a valid reading, and pydantic words every 422. Run
-reading by reading it is most of the gateway's CPU, so for each batch the gateway first asks
-this module, which checks the same rules (read off the models' fields) over each column with
-C-level builtins: `sum` catches NaN and infinities, `min`/`max` the bounds, one regular
+reading by reading it is most of the gateway's CPU, so the gateway first turns a batch into
+columns (one list per field, in the models' terms: epoch-ms timestamps, state names, None for
+an absent optional) and checks the same rules, read off the models' fields, over each column
+with C-level builtins: `sum` catches NaN and infinities, `min`/`max` the bounds, one regular
 expression matches every id of a column joined by newlines. The answer is "all valid" or "not
 sure"; on "not sure" the gateway validates with pydantic, which decides and explains. So a
 batch passes here only if the models pass it too (a property test holds the two together).
+The columns are then published as they are (`MegapackColumns` / `EvColumns`).
 """
 
 from __future__ import annotations
@@ -16,16 +18,19 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain
-from operator import attrgetter, itemgetter
+from operator import attrgetter, itemgetter, methodcaller
 from typing import Any, Literal, cast, get_args, get_origin
 
 from annotated_types import Ge, Le, MaxLen
+from google.protobuf.message import Message
 from pydantic import BaseModel
 
 from common.readings import MAX_EPOCH_MS, MAX_FUTURE_MS, TINY, timestamp_ms
 
 How = Literal["number", "id", "choice", "codes", "timestamp"]
+Columns = dict[str, list[Any]]
 NUMBERS = frozenset({int, float})
+NAN = float("nan")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +46,7 @@ class Rule:
     choices: frozenset[str] = frozenset()
     pattern: re.Pattern[str] | None = None  # matches values joined by "\n"
     max_items: int = 0
+    default: Any = None  # the model's value for an absent optional field
 
 
 def _metadata(annotation: Any) -> Iterable[Any]:
@@ -61,26 +67,48 @@ def rules_of(model: type[BaseModel]) -> tuple[Rule, ...]:
     rules = []
     for name, field in model.model_fields.items():
         optional = not field.is_required()
+        default = None if not optional else field.get_default(call_default_factory=True)
         nullable = type(None) in get_args(field.annotation)
         constraints = [*field.metadata, *_metadata(field.annotation)]
         patterns = sorted({c.pattern for c in constraints if getattr(c, "pattern", None)})
         annotation = field.annotation
         if name == "timestamp":
-            rules.append(Rule(name, "timestamp", optional, nullable))
+            rules.append(Rule(name, "timestamp", optional, nullable, default=default))
         elif get_origin(annotation) is Literal:
             rules.append(
-                Rule(name, "choice", optional, nullable, choices=frozenset(get_args(annotation)))
+                Rule(
+                    name,
+                    "choice",
+                    optional,
+                    nullable,
+                    default=default,
+                    choices=frozenset(get_args(annotation)),
+                )
             )
         elif get_origin(annotation) is list and len(patterns) == 1:
             items = next(c.max_length for c in constraints if isinstance(c, MaxLen))
             many = _many(patterns[0])
-            rules.append(Rule(name, "codes", optional, nullable, pattern=many, max_items=items))
+            rules.append(
+                Rule(
+                    name,
+                    "codes",
+                    optional,
+                    nullable,
+                    default=default,
+                    pattern=many,
+                    max_items=items,
+                )
+            )
         elif len(patterns) == 1:
-            rules.append(Rule(name, "id", optional, nullable, pattern=_many(patterns[0])))
+            rules.append(
+                Rule(name, "id", optional, nullable, default=default, pattern=_many(patterns[0]))
+            )
         elif float in (annotation, *get_args(annotation)):
             low = next(cast(float, c.ge) for c in constraints if isinstance(c, Ge))
             high = next(cast(float, c.le) for c in constraints if isinstance(c, Le))
-            rules.append(Rule(name, "number", optional, nullable, low=low, high=high))
+            rules.append(
+                Rule(name, "number", optional, nullable, default=default, low=low, high=high)
+            )
         else:
             raise TypeError(f"no column rule for {model.__name__}.{name}")
     return tuple(rules)
@@ -105,88 +133,103 @@ def strings_ok(values: Sequence[Any], pattern: re.Pattern[str]) -> bool:
     return joined.count("\n") == len(values) - 1 and pattern.fullmatch(joined) is not None
 
 
-def timestamps_ok(values: Sequence[int], *, now_ms: int, oldest_ms: int) -> bool:
-    """Epoch milliseconds inside the accepted window and the years 1970 to 9999."""
-    low, high = max(0, oldest_ms), min(MAX_EPOCH_MS, now_ms + MAX_FUTURE_MS)
-    return not values or (low <= min(values) and max(values) <= high)
-
-
-def check_json(
-    rules: tuple[Rule, ...], readings: list[Any], *, now_ms: int, oldest_ms: int
-) -> list[int] | None:
-    """Each reading's epoch-ms timestamp if every JSON reading is valid; None when not sure."""
+def json_columns(rules: tuple[Rule, ...], readings: list[Any]) -> Columns | None:
+    """The columns of JSON readings; None when their shape already rules the fast path out."""
     names = frozenset(rule.name for rule in rules)
     required = frozenset(rule.name for rule in rules if not rule.optional)
+    for reading in readings:
+        if type(reading) is not dict or not required <= reading.keys() <= names:
+            return None
+    columns: Columns = {}
     try:
-        for reading in readings:
-            if type(reading) is not dict or not required <= reading.keys() <= names:
-                return None
-        stamps: list[int] = []
         for rule in rules:
             if rule.optional:
-                column = [r[rule.name] for r in readings if rule.name in r]
+                columns[rule.name] = [r.get(rule.name, rule.default) for r in readings]
             else:
-                column = list(map(itemgetter(rule.name), readings))
-            if rule.nullable:
-                column = [value for value in column if value is not None]
+                columns[rule.name] = list(map(itemgetter(rule.name), readings))
             if rule.how == "timestamp":
-                stamps = [v if type(v) is int else timestamp_ms(v) for v in column]
-                if not timestamps_ok(stamps, now_ms=now_ms, oldest_ms=oldest_ms):
-                    return None
-            elif not _json_column_ok(rule, column):
-                return None
-        return stamps
-    except (
-        TypeError,
-        ValueError,
-        OverflowError,
-    ):  # unhashable choices, a timestamp that does not parse, ...
+                stamps = columns[rule.name]
+                columns[rule.name] = [v if type(v) is int else timestamp_ms(v) for v in stamps]
+    except (ValueError, OverflowError):  # a timestamp that does not parse
         return None
+    return columns
 
 
-def _json_column_ok(rule: Rule, column: list[Any]) -> bool:
+def protobuf_columns(
+    rules: tuple[Rule, ...], messages: Sequence[Any], *, enum_names: dict[str, dict[int, str]]
+) -> Columns:
+    """The columns of decoded protobuf readings (an unknown enum number becomes None)."""
+    columns: Columns = {}
+    for rule in rules:
+        attribute = "timestamp_ms" if rule.how == "timestamp" else rule.name
+        column = list(map(attrgetter(attribute), messages))
+        if rule.nullable:  # an unset optional is absent (None), not zero
+            present = list(map(methodcaller("HasField", attribute), messages))
+            if not all(present):
+                column = [v if has else None for v, has in zip(column, present, strict=True)]
+        elif rule.how == "choice":
+            column = list(map(enum_names[rule.name].get, column))
+        columns[rule.name] = column
+    return columns
+
+
+def model_columns(rules: tuple[Rule, ...], models: Sequence[BaseModel]) -> Columns:
+    """The columns of validated models."""
+    return {rule.name: [getattr(model, rule.name) for model in models] for rule in rules}
+
+
+def columns_ok(
+    rules: tuple[Rule, ...], columns: Columns, *, now_ms: int, oldest_ms: int, typed: bool
+) -> bool:
+    """True if every reading is valid; `typed` when the values' types are known (protobuf)."""
+    try:
+        return all(_column_ok(rule, columns[rule.name], now_ms, oldest_ms, typed) for rule in rules)
+    except (TypeError, ValueError):  # an unhashable choice, a list where a number belongs, ...
+        return False
+
+
+def _column_ok(rule: Rule, column: list[Any], now_ms: int, oldest_ms: int, typed: bool) -> bool:
+    if rule.nullable:
+        column = [value for value in column if value is not None]
+    if rule.how == "timestamp":
+        low, high = max(0, oldest_ms), min(MAX_EPOCH_MS, now_ms + MAX_FUTURE_MS)
+        return _typed(column, {int}, typed) and low <= min(column) and max(column) <= high
     if rule.how == "number":
-        return set(map(type, column)) <= NUMBERS and numbers_ok(column, rule.low, rule.high)
+        return _typed(column, NUMBERS, typed) and numbers_ok(column, rule.low, rule.high)
     if rule.how == "choice":
         return set(column) <= rule.choices
     assert rule.pattern is not None
     if rule.how == "codes":
-        if (
-            not set(map(type, column)) <= {list}
-            or max(map(len, column), default=0) > rule.max_items
-        ):
+        if not typed and not set(map(type, column)) <= {list}:
+            return False
+        if max(map(len, column), default=0) > rule.max_items:
             return False
         column = list(chain.from_iterable(column))
-    return set(map(type, column)) <= {str} and strings_ok(column, rule.pattern)
+    return _typed(column, {str}, typed) and strings_ok(column, rule.pattern)
 
 
-def check_protobuf(
+def _typed(column: list[Any], types: Iterable[type], typed: bool) -> bool:
+    return typed or set(map(type, column)) <= frozenset(types)
+
+
+def fill_columns(
+    target: Message,
     rules: tuple[Rule, ...],
-    messages: Sequence[Any],
+    columns: Columns,
     *,
-    choice_numbers: dict[str, frozenset[int]],
-    now_ms: int,
-    oldest_ms: int,
-) -> bool:
-    """True if every decoded protobuf reading is valid (as its JSON shape would be)."""
+    enum_numbers: dict[str, dict[str, int]],
+) -> None:
+    """Write valid columns into a `MegapackColumns` / `EvColumns` message."""
     for rule in rules:
-        attribute = "timestamp_ms" if rule.how == "timestamp" else rule.name
-        column: list[Any] = list(map(attrgetter(attribute), messages))
-        if rule.nullable:  # an unset optional is absent (None), not zero
-            column = [v for m, v in zip(messages, column, strict=True) if m.HasField(attribute)]
-        if rule.how == "timestamp":
-            ok = timestamps_ok(column, now_ms=now_ms, oldest_ms=oldest_ms)
-        elif rule.how == "number":
-            ok = numbers_ok(column, rule.low, rule.high)
-        elif rule.how == "choice":
-            ok = set(column) <= choice_numbers[rule.name]
-        else:
-            assert rule.pattern is not None
-            if rule.how == "codes":
-                if max(map(len, column), default=0) > rule.max_items:
-                    return False
-                column = list(chain.from_iterable(column))
-            ok = strings_ok(column, rule.pattern)
-        if not ok:
-            return False
-    return True
+        column: Iterable[Any] = columns[rule.name]
+        name = "timestamp_ms" if rule.how == "timestamp" else rule.name
+        if rule.how == "choice":
+            column = map(enum_numbers[rule.name].__getitem__, column)
+        elif rule.how == "codes":
+            counts = getattr(target, rule.name.removesuffix("s") + "_counts")
+            counts.extend(map(len, columns[rule.name]))
+            column = chain.from_iterable(column)
+        elif rule.nullable:
+            absent = NAN if rule.how == "number" else ""
+            column = [absent if value is None else value for value in column]
+        getattr(target, name).extend(column)

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 import orjson
 
+from api_gateway.ingest import Window, accept
+from common.keys import ApiKey
 from proto.megapack.v1 import telemetry_pb2 as pb
 
 Encoding = Literal["json", "protobuf"]
@@ -95,13 +97,10 @@ class BodyMaker:
         return (_TIMESTAMP_TAG + varint(stamp_ms)).join(self._parts)
 
     def envelope(self, *, received_at_us: int) -> bytes:
-        """The next body as the gateway would publish it (a one-batch TelemetryEnvelope)."""
-        if self.encoding != "protobuf":
-            raise ValueError("envelopes are built from protobuf bodies")
-        batch = (
-            self.next()
-            + pb.TelemetryBatch(
-                batch_id=f"bench-{self._next_ms}", received_at_us=received_at_us, key_id="bench"
-            ).SerializeToString()
-        )
-        return b"\x0a" + varint(len(batch)) + batch
+        """The next body as the gateway publishes it: its own `accept` makes the envelope."""
+        window = Window(max_readings=self.readings, now_us=received_at_us, retention_days=36_500)
+        key = ApiKey("bench", b"")
+        body, content_type = self.next(), self.content_type
+        return accept(
+            kind="megapack", body=body, content_type=content_type, key=key, window=window
+        ).envelope

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping
-from typing import Any, overload
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice, repeat
+from math import isnan
+from operator import mul, sub
+from typing import Any, TypeVar, overload
 
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 
 from common.readings import EvReading, MegapackReading
 from proto.megapack.v1 import telemetry_pb2 as pb
@@ -20,9 +23,12 @@ _CHARGING_NAMES = {
     v.number: v.name.removeprefix(CHARGING_STATE_PREFIX) for v in pb.ChargingState.DESCRIPTOR.values
 }
 _UNIT_STATE_NAMES[0] = _CHARGING_NAMES[0] = ""  # UNSPECIFIED fails validation as an empty state
-# Enum numbers by the names the models use (UNSPECIFIED is none of them).
-UNIT_STATE_NUMBERS = {name: number for number, name in _UNIT_STATE_NAMES.items() if name}
-CHARGING_STATE_NUMBERS = {name: number for number, name in _CHARGING_NAMES.items() if name}
+# Enum names as the models use them, and back, by field name (UNSPECIFIED is none of them).
+ENUM_NAMES = {"state": _UNIT_STATE_NAMES, "charging_state": _CHARGING_NAMES}
+ENUM_NUMBERS = {
+    field: {name: number for number, name in names.items() if name}
+    for field, names in ENUM_NAMES.items()
+}
 
 
 _PLAIN, _OPTIONAL, _REPEATED, _ENUM = range(4)
@@ -69,29 +75,20 @@ def message_to_dict(message: Message) -> dict[str, Any]:
     return fields
 
 
-_MESSAGES: dict[str, tuple[type[Message], str, dict[str, int]]] = {
-    "megapack": (pb.MegapackReading, "state", UNIT_STATE_NUMBERS),
-    "ev": (pb.EvReading, "charging_state", CHARGING_STATE_NUMBERS),
-}
-
-
-def fields_to_pb(kind: str, fields: Mapping[str, Any], timestamp_ms: int) -> Message:
-    """A valid reading in its JSON shape (absent or null optionals unset) as protobuf."""
-    message, enum_field, numbers = _MESSAGES[kind]
-    values = dict(fields)
-    del values["timestamp"]
-    values[enum_field] = numbers[values[enum_field]]
-    return message(timestamp_ms=timestamp_ms, **values)
-
-
 @overload
 def model_to_pb(reading: MegapackReading) -> pb.MegapackReading: ...
 @overload
 def model_to_pb(reading: EvReading) -> pb.EvReading: ...
 def model_to_pb(reading: MegapackReading | EvReading) -> Message:
     """A validated reading as protobuf."""
-    kind = "megapack" if isinstance(reading, MegapackReading) else "ev"
-    return fields_to_pb(kind, reading.model_dump(), reading.timestamp)
+    fields = reading.model_dump()
+    del fields["timestamp"]
+    message: type[Message] = pb.MegapackReading
+    enum_field = "state"
+    if isinstance(reading, EvReading):
+        message, enum_field = pb.EvReading, "charging_state"
+    fields[enum_field] = ENUM_NUMBERS[enum_field][fields[enum_field]]
+    return message(timestamp_ms=reading.timestamp, **fields)
 
 
 MegapackRow = tuple[Any, ...]
@@ -143,4 +140,66 @@ def envelope_rows(
                 )
                 for r in batch.ev
             )  # fmt: skip
+            if batch.HasField("megapack_columns"):
+                megapack.extend(_megapack_column_rows(batch.megapack_columns, received))
+            if batch.HasField("ev_columns"):
+                ev.extend(_ev_column_rows(batch.ev_columns, received))
     return megapack, ev
+
+
+def _megapack_column_rows(columns: pb.MegapackColumns, received_us: int) -> Iterator[MegapackRow]:
+    """Rows of a columnar batch, built by C-level iterators (no Python code per reading)."""
+    c = _same_lengths(columns, sum(columns.fault_code_counts) == len(columns.fault_codes))
+    return zip(
+        c.unit_id, _pg_times(c.timestamp_ms), c.site_id, c.soc_percent,
+        _nan_is_none(c.soh_percent), c.power_kw, c.voltage_v, c.current_a, c.temperature_c,
+        map(_UNIT_STATE_NAMES.__getitem__, c.state),
+        _code_lists(c.fault_codes, c.fault_code_counts), repeat(received_us),
+        strict=False,  # `repeat` is endless; every other column has the same length
+    )  # fmt: skip
+
+
+def _ev_column_rows(columns: pb.EvColumns, received_us: int) -> Iterator[EvRow]:
+    c = _same_lengths(columns, True)
+    return zip(
+        c.vehicle_id, _pg_times(c.timestamp_ms), [f or None for f in c.fleet_id],
+        c.battery_soc_percent, c.battery_temp_c, c.latitude, c.longitude, c.speed_kmh,
+        map(_CHARGING_NAMES.__getitem__, c.charging_state), c.charge_power_kw,
+        _nan_is_none(c.tire_pressure_psi), _nan_is_none(c.odometer_km), repeat(received_us),
+        strict=False,
+    )  # fmt: skip
+
+
+C = TypeVar("C", pb.MegapackColumns, pb.EvColumns)
+
+
+def _same_lengths(columns: C, codes_add_up: bool) -> C:
+    """The columns, if they describe whole readings; a message that does not is undecodable."""
+    lengths = {
+        len(getattr(columns, field.name))
+        for field in columns.DESCRIPTOR.fields
+        if field.name != "fault_codes"
+    }
+    if len(lengths) != 1 or not codes_add_up:
+        raise DecodeError("columns of unequal length")
+    return columns
+
+
+def _pg_times(epoch_ms: Iterable[int]) -> Iterator[int]:
+    """Epoch milliseconds as microseconds since 2000-01-01 (PostgreSQL's timestamptz)."""
+    return map(sub, map(mul, epoch_ms, repeat(1000)), repeat(PG_EPOCH_MS * 1000))
+
+
+def _nan_is_none(values: Sequence[float]) -> Sequence[float | None]:
+    """An optional column: NaN marks a reading without the value."""
+    if not isnan(sum(values)):
+        return values
+    return [None if isnan(value) else value for value in values]
+
+
+def _code_lists(codes: Sequence[str], counts: Sequence[int]) -> Iterable[list[str]]:
+    """Each reading's fault codes, from the flat column and the per-reading counts."""
+    if not codes:
+        return repeat([])  # read-only: the same empty list serves every row
+    flat = iter(codes)
+    return [list(islice(flat, count)) for count in counts]

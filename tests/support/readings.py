@@ -8,6 +8,9 @@ from typing import Any
 
 import asyncpg
 
+from common.codec import EV_COLUMNS, MEGAPACK_COLUMNS, envelope_rows
+from proto.megapack.v1 import telemetry_pb2 as pb
+
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
@@ -74,3 +77,12 @@ async def wait_rows(
         await asyncio.sleep(0.1)
         count = await count_rows(db, table, id_prefix)
     return count
+
+
+def published(envelope: bytes) -> dict[str, list[dict[str, Any]]]:
+    """The rows a consumer stores from a gateway's envelope, by kind, as column -> value."""
+    megapack_rows, ev_rows = envelope_rows([pb.TelemetryEnvelope.FromString(envelope)])
+    return {
+        "megapack": [dict(zip(MEGAPACK_COLUMNS, row, strict=True)) for row in megapack_rows],
+        "ev": [dict(zip(EV_COLUMNS, row, strict=True)) for row in ev_rows],
+    }

@@ -6,9 +6,11 @@ import orjson
 import pytest
 
 from api_gateway.ingest import RequestError, Window, accept
+from common.codec import PG_EPOCH_MS, model_to_pb
 from common.keys import parse_api_keys
+from common.readings import EvReading, MegapackReading
 from proto.megapack.v1 import telemetry_pb2 as pb
-from tests.support.readings import ev, megapack, now_ms
+from tests.support.readings import ev, megapack, now_ms, published
 
 KEYS = parse_api_keys("sim:dev-secret-1,north:k-9f2abcd:site=SITE-01")
 
@@ -31,9 +33,11 @@ def test_json_batch_becomes_one_envelope_with_metadata() -> None:
     assert accepted.readings == 2
     assert batch.key_id == "sim"
     assert batch.batch_id == accepted.batch_id
-    assert [r.unit_id for r in batch.megapack] == ["MP-1", "MP-2"]
-    assert batch.megapack[0].state == pb.UNIT_STATE_CHARGING
-    assert batch.megapack[0].HasField("soh_percent")
+    rows = published(accepted.envelope)["megapack"]
+    assert [r["unit_id"] for r in rows] == ["MP-1", "MP-2"]
+    assert rows[0]["state"] == "CHARGING"
+    assert rows[0]["soh_percent"] == 98.2
+    assert rows[0]["received_at"] == batch.received_at_us - PG_EPOCH_MS * 1000
 
 
 def test_protobuf_and_json_give_the_same_readings() -> None:
@@ -45,8 +49,7 @@ def test_protobuf_and_json_give_the_same_readings() -> None:
         key=KEYS[0],
         window=_window(),
     )
-    json_batch = pb.TelemetryEnvelope.FromString(from_json.envelope).batches[0]
-    request = pb.TelemetryBatch(ev=list(json_batch.ev))
+    request = pb.TelemetryBatch(ev=[model_to_pb(EvReading.model_validate(ev("EV-1", ts)))])
     from_pb = accept(
         kind="ev",
         body=request.SerializeToString(),
@@ -54,8 +57,11 @@ def test_protobuf_and_json_give_the_same_readings() -> None:
         key=KEYS[0],
         window=_window(),
     )
-    pb_batch = pb.TelemetryEnvelope.FromString(from_pb.envelope).batches[0]
-    assert list(pb_batch.ev) == list(json_batch.ev)
+    from_json_rows, from_pb_rows = published(from_json.envelope), published(from_pb.envelope)
+    for row in from_json_rows["ev"] + from_pb_rows["ev"]:
+        del row["received_at"]
+    assert from_pb_rows == from_json_rows
+    assert from_pb_rows["ev"][0]["fleet_id"] == "FLEET-A"
 
 
 @pytest.mark.parametrize(
@@ -105,18 +111,26 @@ def test_tiny_magnitudes_are_stored_as_zero(content_type: str) -> None:
     if content_type == "application/json":
         body = orjson.dumps(reading)
     else:
-        parsed = accept(
-            kind="megapack",
-            body=orjson.dumps({**reading, "soc_percent": 1.0}),
-            content_type=None,
-            key=KEYS[0],
-            window=_window(),
-        )
-        message = pb.TelemetryEnvelope.FromString(parsed.envelope).batches[0].megapack[0]
+        message = model_to_pb(MegapackReading.model_validate({**reading, "soc_percent": 1.0}))
         message.soc_percent, message.power_kw = 5e-324, -1e-200
         body = pb.TelemetryBatch(megapack=[message]).SerializeToString()
     accepted = accept(
         kind="megapack", body=body, content_type=content_type, key=KEYS[0], window=_window()
     )
-    stored = pb.TelemetryEnvelope.FromString(accepted.envelope).batches[0].megapack[0]
-    assert (stored.soc_percent, stored.power_kw, stored.current_a) == (0.0, 0.0, 2.5)
+    stored = published(accepted.envelope)["megapack"][0]
+    assert (stored["soc_percent"], stored["power_kw"], stored["current_a"]) == (0.0, 0.0, 2.5)
+
+
+def test_the_gateways_own_columns_are_refused_from_a_device() -> None:
+    request = pb.TelemetryBatch(megapack_columns=pb.MegapackColumns(unit_id=["MP-1"]))
+    request.megapack.append(model_to_pb(MegapackReading.model_validate(megapack("MP-1", now_ms()))))
+    with pytest.raises(RequestError) as error:
+        accept(
+            kind="megapack",
+            body=request.SerializeToString(),
+            content_type="application/x-protobuf",
+            key=KEYS[0],
+            window=_window(),
+        )
+    assert error.value.status == 422
+    assert "gateway only" in str(error.value.detail)

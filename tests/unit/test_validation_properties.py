@@ -16,8 +16,7 @@ from pydantic import ValidationError
 from api_gateway.ingest import Kind, RequestError, Window, accept
 from common.keys import parse_api_keys
 from common.readings import MAX_EPOCH_MS, MAX_FUTURE_MS, TINY, EvReading, MegapackReading
-from proto.megapack.v1 import telemetry_pb2 as pb
-from tests.support.readings import ev, megapack
+from tests.support.readings import ev, megapack, published
 
 NOW_MS = 1_795_000_000_000
 CONTEXT = {"now_ms": NOW_MS, "oldest_ms": NOW_MS - 30 * 86_400_000}
@@ -140,8 +139,7 @@ def _refusal(kind: Kind, body: bytes, content_type: str | None) -> int:
         accepted = accept(kind=kind, body=body, content_type=content_type, key=KEY, window=WINDOW)
     except RequestError as error:
         return error.status
-    envelope = pb.TelemetryEnvelope.FromString(accepted.envelope)
-    assert len(getattr(envelope.batches[0], kind)) == accepted.readings >= 1
+    assert len(published(accepted.envelope)[kind]) == accepted.readings >= 1
     return 202
 
 
@@ -192,8 +190,8 @@ def test_valid_batches_are_accepted_whole_and_scoped_keys_stay_in_scope(
     readings = [megapack(f"MP-{i:04d}", NOW_MS - i, site_id=site) for i in range(count)]
     body = orjson.dumps({"readings": readings})
     accepted = accept(kind="megapack", body=body, content_type=None, key=KEY, window=WINDOW)
-    envelope = pb.TelemetryEnvelope.FromString(accepted.envelope)
-    assert [r.unit_id for r in envelope.batches[0].megapack] == [r["unit_id"] for r in readings]
+    rows = published(accepted.envelope)["megapack"]
+    assert [r["unit_id"] for r in rows] == [r["unit_id"] for r in readings]
     if site == "SITE-01":
         assert accept(kind="megapack", body=body, content_type=None, key=SCOPED, window=WINDOW)
     else:

@@ -187,8 +187,145 @@ class EvReading(_message.Message):
 Global___EvReading: _TypeAlias = EvReading  # noqa: Y015
 
 @_typing.final
+class MegapackColumns(_message.Message):
+    """Validated readings as the gateway publishes them: one repeated field per column (value i
+    of every column is reading i), so the consumer takes a column in one call instead of one
+    attribute read per reading. An absent optional number is NaN (no valid reading has a NaN);
+    an absent fleet is the empty string (no valid id is empty). A reading's fault codes are the
+    next `fault_code_counts[i]` entries of `fault_codes`.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UNIT_ID_FIELD_NUMBER: _builtins.int
+    SITE_ID_FIELD_NUMBER: _builtins.int
+    TIMESTAMP_MS_FIELD_NUMBER: _builtins.int
+    SOC_PERCENT_FIELD_NUMBER: _builtins.int
+    SOH_PERCENT_FIELD_NUMBER: _builtins.int
+    POWER_KW_FIELD_NUMBER: _builtins.int
+    VOLTAGE_V_FIELD_NUMBER: _builtins.int
+    CURRENT_A_FIELD_NUMBER: _builtins.int
+    TEMPERATURE_C_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    FAULT_CODES_FIELD_NUMBER: _builtins.int
+    FAULT_CODE_COUNTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def unit_id(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def site_id(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def timestamp_ms(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
+    @_builtins.property
+    def soc_percent(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]: ...
+    @_builtins.property
+    def soh_percent(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]: ...
+    @_builtins.property
+    def power_kw(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]: ...
+    @_builtins.property
+    def voltage_v(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]: ...
+    @_builtins.property
+    def current_a(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]: ...
+    @_builtins.property
+    def temperature_c(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]: ...
+    @_builtins.property
+    def state(self) -> _containers.RepeatedScalarFieldContainer[Global___UnitState.ValueType]: ...
+    @_builtins.property
+    def fault_codes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def fault_code_counts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
+    def __init__(
+        self,
+        *,
+        unit_id: _abc.Iterable[_builtins.str] | None = ...,
+        site_id: _abc.Iterable[_builtins.str] | None = ...,
+        timestamp_ms: _abc.Iterable[_builtins.int] | None = ...,
+        soc_percent: _abc.Iterable[_builtins.float] | None = ...,
+        soh_percent: _abc.Iterable[_builtins.float] | None = ...,
+        power_kw: _abc.Iterable[_builtins.float] | None = ...,
+        voltage_v: _abc.Iterable[_builtins.float] | None = ...,
+        current_a: _abc.Iterable[_builtins.float] | None = ...,
+        temperature_c: _abc.Iterable[_builtins.float] | None = ...,
+        state: _abc.Iterable[Global___UnitState.ValueType] | None = ...,
+        fault_codes: _abc.Iterable[_builtins.str] | None = ...,
+        fault_code_counts: _abc.Iterable[_builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["current_a", b"current_a", "fault_code_counts", b"fault_code_counts", "fault_codes", b"fault_codes", "power_kw", b"power_kw", "site_id", b"site_id", "soc_percent", b"soc_percent", "soh_percent", b"soh_percent", "state", b"state", "temperature_c", b"temperature_c", "timestamp_ms", b"timestamp_ms", "unit_id", b"unit_id", "voltage_v", b"voltage_v"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MegapackColumns: _TypeAlias = MegapackColumns  # noqa: Y015
+
+@_typing.final
+class EvColumns(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VEHICLE_ID_FIELD_NUMBER: _builtins.int
+    FLEET_ID_FIELD_NUMBER: _builtins.int
+    TIMESTAMP_MS_FIELD_NUMBER: _builtins.int
+    BATTERY_SOC_PERCENT_FIELD_NUMBER: _builtins.int
+    BATTERY_TEMP_C_FIELD_NUMBER: _builtins.int
+    LATITUDE_FIELD_NUMBER: _builtins.int
+    LONGITUDE_FIELD_NUMBER: _builtins.int
+    SPEED_KMH_FIELD_NUMBER: _builtins.int
+    CHARGING_STATE_FIELD_NUMBER: _builtins.int
+    CHARGE_POWER_KW_FIELD_NUMBER: _builtins.int
+    TIRE_PRESSURE_PSI_FIELD_NUMBER: _builtins.int
+    ODOMETER_KM_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def vehicle_id(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def fleet_id(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def timestamp_ms(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
+    @_builtins.property
+    def battery_soc_percent(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]: ...
+    @_builtins.property
+    def battery_temp_c(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]: ...
+    @_builtins.property
+    def latitude(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]: ...
+    @_builtins.property
+    def longitude(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]: ...
+    @_builtins.property
+    def speed_kmh(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]: ...
+    @_builtins.property
+    def charging_state(self) -> _containers.RepeatedScalarFieldContainer[Global___ChargingState.ValueType]: ...
+    @_builtins.property
+    def charge_power_kw(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]: ...
+    @_builtins.property
+    def tire_pressure_psi(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]: ...
+    @_builtins.property
+    def odometer_km(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]: ...
+    def __init__(
+        self,
+        *,
+        vehicle_id: _abc.Iterable[_builtins.str] | None = ...,
+        fleet_id: _abc.Iterable[_builtins.str] | None = ...,
+        timestamp_ms: _abc.Iterable[_builtins.int] | None = ...,
+        battery_soc_percent: _abc.Iterable[_builtins.float] | None = ...,
+        battery_temp_c: _abc.Iterable[_builtins.float] | None = ...,
+        latitude: _abc.Iterable[_builtins.float] | None = ...,
+        longitude: _abc.Iterable[_builtins.float] | None = ...,
+        speed_kmh: _abc.Iterable[_builtins.float] | None = ...,
+        charging_state: _abc.Iterable[Global___ChargingState.ValueType] | None = ...,
+        charge_power_kw: _abc.Iterable[_builtins.float] | None = ...,
+        tire_pressure_psi: _abc.Iterable[_builtins.float] | None = ...,
+        odometer_km: _abc.Iterable[_builtins.float] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["battery_soc_percent", b"battery_soc_percent", "battery_temp_c", b"battery_temp_c", "charge_power_kw", b"charge_power_kw", "charging_state", b"charging_state", "fleet_id", b"fleet_id", "latitude", b"latitude", "longitude", b"longitude", "odometer_km", b"odometer_km", "speed_kmh", b"speed_kmh", "timestamp_ms", b"timestamp_ms", "tire_pressure_psi", b"tire_pressure_psi", "vehicle_id", b"vehicle_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EvColumns: _TypeAlias = EvColumns  # noqa: Y015
+
+@_typing.final
 class TelemetryBatch(_message.Message):
-    """One accepted request. Devices fill the readings; the gateway sets the rest."""
+    """One accepted request. Devices fill the readings (`megapack` or `ev`); the gateway sets the
+    rest and publishes the readings as columns. A consumer takes either form.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -197,6 +334,8 @@ class TelemetryBatch(_message.Message):
     KEY_ID_FIELD_NUMBER: _builtins.int
     MEGAPACK_FIELD_NUMBER: _builtins.int
     EV_FIELD_NUMBER: _builtins.int
+    MEGAPACK_COLUMNS_FIELD_NUMBER: _builtins.int
+    EV_COLUMNS_FIELD_NUMBER: _builtins.int
     batch_id: _builtins.str
     received_at_us: _builtins.int
     """gateway receipt time, epoch microseconds"""
@@ -206,6 +345,14 @@ class TelemetryBatch(_message.Message):
     def megapack(self) -> _containers.RepeatedCompositeFieldContainer[Global___MegapackReading]: ...
     @_builtins.property
     def ev(self) -> _containers.RepeatedCompositeFieldContainer[Global___EvReading]: ...
+    @_builtins.property
+    def megapack_columns(self) -> Global___MegapackColumns:
+        """set by the gateway only"""
+
+    @_builtins.property
+    def ev_columns(self) -> Global___EvColumns:
+        """set by the gateway only"""
+
     def __init__(
         self,
         *,
@@ -214,10 +361,12 @@ class TelemetryBatch(_message.Message):
         key_id: _builtins.str = ...,
         megapack: _abc.Iterable[Global___MegapackReading] | None = ...,
         ev: _abc.Iterable[Global___EvReading] | None = ...,
+        megapack_columns: Global___MegapackColumns | None = ...,
+        ev_columns: Global___EvColumns | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ev_columns", b"ev_columns", "megapack_columns", b"megapack_columns"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_id", b"batch_id", "ev", b"ev", "key_id", b"key_id", "megapack", b"megapack", "received_at_us", b"received_at_us"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_id", b"batch_id", "ev", b"ev", "ev_columns", b"ev_columns", "key_id", b"key_id", "megapack", b"megapack", "megapack_columns", b"megapack_columns", "received_at_us", b"received_at_us"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
