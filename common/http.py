@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, get_args, get_origin
 
 import structlog
 import uvicorn
@@ -118,7 +118,8 @@ def serve(app: FastAPI, *, host: str, port: int) -> None:
 
 
 def reject_unknown_query(request: Request) -> None:
-    """422 for a query parameter the endpoint does not declare (a typo must not be ignored)."""
+    """422 for a query parameter the endpoint does not declare (a typo must not be ignored),
+    or a single-valued one given twice (which value was meant?)."""
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return
@@ -126,3 +127,17 @@ def reject_unknown_query(request: Request) -> None:
     unknown = sorted(set(request.query_params) - known)
     if unknown:
         raise HTTPException(422, f"unknown query parameter(s): {', '.join(unknown)[:200]}")
+    repeated = sorted(
+        field.alias
+        for field in route.dependant.query_params
+        if len(request.query_params.getlist(field.alias)) > 1
+        and not _is_list(field.field_info.annotation)
+    )
+    if repeated:
+        raise HTTPException(422, f"query parameter(s) given more than once: {', '.join(repeated)}")
+
+
+def _is_list(annotation: object) -> bool:
+    return get_origin(annotation) in (list, tuple, set) or any(
+        _is_list(argument) for argument in get_args(annotation)
+    )

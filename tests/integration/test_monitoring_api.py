@@ -182,6 +182,11 @@ async def test_telemetry_raw_bucketed_and_bad_ranges(
         answer = await ops.get("/v1/units/MP-HOT/telemetry", params=params)
         assert answer.status_code == 422, params
     assert (await ops.get("/v1/units/MP-NONE/telemetry")).status_code == 404
+    twice = await ops.get("/v1/units?cursor=false&cursor=false")  # which one was meant?
+    assert (twice.status_code, twice.json()["detail"]) == (
+        422,
+        "query parameter(s) given more than once: cursor",
+    )
 
 
 async def test_metrics_export_the_fleet_figures_and_openapi_lists_the_endpoints(
