@@ -9,11 +9,12 @@ from aio_pika.abc import AbstractChannel
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api_gateway import metrics
 from api_gateway.coalescer import Coalescer
 from api_gateway.ingest import Kind, RequestError
+from api_gateway.intake import TelemetryIntake
+from api_gateway.lane import TelemetryLane
 from api_gateway.ratelimit import RateLimiter
 from api_gateway.routes import telemetry_router
 from api_gateway.settings import GatewaySettings
@@ -69,10 +70,11 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         lifespan=lifespan,
     )
     app.include_router(health_router(ready))
-    app.include_router(telemetry_router(settings, lanes, limiter))
+    intake = TelemetryIntake(settings=settings, lanes=lanes, limiter=limiter)
+    app.include_router(telemetry_router(intake))
     app.add_exception_handler(RequestError, _request_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
-    app.add_middleware(CountRequests)
+    app.add_middleware(TelemetryLane, intake=intake)
     return app
 
 
@@ -87,24 +89,3 @@ async def _request_error(_: Request, error: RequestError) -> JSONResponse:
 
 async def _validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
     return JSONResponse({"detail": str(error.errors())[:1000]}, status_code=422)
-
-
-class CountRequests:
-    """Count telemetry requests by kind and status: plain ASGI, no task or stream per request."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope.get("path", "") if scope["type"] == "http" else ""
-        if not path.startswith("/v1/telemetry/"):
-            await self.app(scope, receive, send)
-            return
-        kind = path.rsplit("/", 1)[-1]
-
-        async def counting_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                metrics.REQUESTS.labels(kind, str(message["status"])).inc()
-            await send(message)
-
-        await self.app(scope, receive, counting_send)

@@ -6,11 +6,12 @@ import asyncio
 import time
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
-from api_gateway.app import _request_error
 from api_gateway.coalescer import Coalescer
-from api_gateway.ingest import RequestError
+from api_gateway.intake import TelemetryIntake
+from api_gateway.lane import TelemetryLane
 from api_gateway.ratelimit import RateLimiter
 from api_gateway.routes import telemetry_router
 from api_gateway.settings import GatewaySettings
@@ -25,7 +26,8 @@ def _reading(unit: str) -> dict[str, object]:
     }  # fmt: skip
 
 
-async def test_requests_over_the_in_flight_limit_get_503_with_retry_after() -> None:
+@pytest.mark.parametrize("front", ["routes", "lane"])  # lane: only the middleware can answer
+async def test_requests_over_the_in_flight_limit_get_503_with_retry_after(front: str) -> None:
     gate = asyncio.Event()
 
     async def publish(body: bytes) -> None:
@@ -39,11 +41,16 @@ async def test_requests_over_the_in_flight_limit_get_503_with_retry_after() -> N
     }
     for lane in lanes.values():
         lane.start()
-    app = FastAPI()
-    app.include_router(
-        telemetry_router(settings, lanes, RateLimiter(rate=0, burst_s=1))  # type: ignore[arg-type]
+    intake = TelemetryIntake(
+        settings=settings,
+        lanes=lanes,  # type: ignore[arg-type]
+        limiter=RateLimiter(rate=0, burst_s=1),
     )
-    app.add_exception_handler(RequestError, _request_error)  # type: ignore[arg-type]
+    app = FastAPI()
+    if front == "routes":
+        app.include_router(telemetry_router(intake))
+    else:
+        app.add_middleware(TelemetryLane, intake=intake)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(
         transport=transport, base_url="http://gw", headers={"X-API-Key": "secret-secret"}
@@ -60,5 +67,11 @@ async def test_requests_over_the_in_flight_limit_get_503_with_retry_after() -> N
         assert [r.status_code for r in await asyncio.gather(*admitted)] == [202, 202]
         after = await client.post("/v1/telemetry/megapack", json=_reading("MP-10"))
         assert after.status_code == 202, "slots are given back when requests finish"
+        assert after.json()["accepted"] == 1
+        bad = await client.post("/v1/telemetry/ev", content=b"{", headers={"X-API-Key": "nope"})
+        assert bad.status_code == 401
+        assert bad.headers["WWW-Authenticate"] == "ApiKey"
+        broken = await client.post("/v1/telemetry/ev", content=b"{")
+        assert (broken.status_code, broken.json()["detail"][:19]) == (400, "body is not valid J")
     for lane in lanes.values():
         await lane.close()
