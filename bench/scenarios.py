@@ -16,7 +16,7 @@ from bench.procs import Proc, free_port, status_kb
 from bench.stack import BENCH_KEY, CpuMeter, Stack
 
 SHAPES: dict[str, dict[str, Any]] = {
-    "single": {"encoding": "json", "readings": 1, "connections": 32},
+    "single": {"encoding": "json", "readings": 1, "connections": 128},
     "json": {"encoding": "json", "readings": 100, "connections": 16},
     "protobuf": {"encoding": "protobuf", "readings": 1000, "connections": 8},
 }
