@@ -47,6 +47,7 @@ class TelemetryIntake:
     ) -> None:
         self._settings, self._lanes, self._limiter = settings, lanes, limiter
         self._in_flight = 0  # requests being read, validated or published right now
+        self._bytes_in_flight = 0  # their declared body sizes
 
     async def handle(
         self,
@@ -75,15 +76,23 @@ class TelemetryIntake:
         key = find_key(self._settings.device_api_keys, api_key)
         if key is None:
             return Answer(401, {"detail": "unknown API key"}, UNAUTHENTICATED)
-        if self._in_flight >= self._settings.max_requests_in_flight:
+        settings = self._settings
+        size = int(content_length) if content_length and content_length.isdigit() else 0
+        size = min(size or settings.max_body_bytes, settings.max_body_bytes)
+        if self._in_flight and (
+            self._in_flight >= settings.max_requests_in_flight
+            or self._bytes_in_flight + size > settings.max_bytes_in_flight
+        ):
             return _refuse(503, "gateway is overloaded; retry shortly", 1)
         self._in_flight += 1
+        self._bytes_in_flight += size
         try:
             return await self._admitted(kind, key, content_type, content_length, chunks)
         except RequestError as error:
             return _refuse(error.status, error.detail)
         finally:
             self._in_flight -= 1
+            self._bytes_in_flight -= size
 
     async def _admitted(
         self,

@@ -77,32 +77,35 @@ class Client:
     key: str
 
 
-async def _post(client: Client, spec: Spec, maker: BodyMaker, stats: Stats) -> int | None:
+async def _post(
+    client: Client, spec: Spec, maker: BodyMaker, stats: Stats
+) -> tuple[int | None, float]:
+    """Send one request: its status (None on a transport error) and the Retry-After asked."""
     body = maker.next()
     headers = {"Content-Type": maker.content_type, "X-API-Key": client.key}
     started = time.time()
     try:
         async with client.session.post(client.url + spec.path, data=body, headers=headers) as r:
             await r.read()
-            status = r.status
+            status, retry_after = r.status, r.headers.get("Retry-After", "")
     except (aiohttp.ClientError, TimeoutError) as error:
         stats.errors[type(error).__name__] += 1
-        return None
+        return None, spec.backoff_s
     stats.record(status, maker.readings, started, time.time())
-    return status
+    return status, float(retry_after) if retry_after.isdigit() else spec.backoff_s
 
 
 async def _closed_loop(client: Client, spec: Spec, maker: BodyMaker, stats: Stats) -> None:
     while time.time() < stats.window_end:
-        status = await _post(client, spec, maker, stats)
-        if status != 202:  # push-back or failure: do not spin
-            await asyncio.sleep(spec.backoff_s)
+        status, retry_after_s = await _post(client, spec, maker, stats)
+        if status != 202:  # push-back or failure: wait as told, as a device does
+            await asyncio.sleep(retry_after_s)
 
 
 async def _open_loop(clients: list[Client], spec: Spec, stats: Stats) -> None:
     maker = BodyMaker(tag=f"{spec.tag}-0", readings=spec.readings, encoding=spec.encoding)
     interval_s = spec.readings / spec.rate_readings_per_s
-    tasks: set[asyncio.Task[int | None]] = set()
+    tasks: set[asyncio.Task[tuple[int | None, float]]] = set()
     due = time.monotonic()
     sent = 0
     while time.time() < stats.window_end:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -26,15 +28,17 @@ def _reading(unit: str) -> dict[str, object]:
     }  # fmt: skip
 
 
-@pytest.mark.parametrize("front", ["routes", "lane"])  # lane: only the middleware can answer
-async def test_requests_over_the_in_flight_limit_get_503_with_retry_after(front: str) -> None:
-    gate = asyncio.Event()
+@contextlib.asynccontextmanager
+async def gateway(
+    front: str, gate: asyncio.Event, **limits: int
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The telemetry endpoints in front of a broker that confirms once `gate` is set."""
 
     async def publish(body: bytes) -> None:
         await gate.wait()  # the broker is slow: admitted requests stay in flight
 
-    settings = GatewaySettings(
-        device_api_keys=parse_api_keys("sim:secret-secret"), max_requests_in_flight=2
+    settings = GatewaySettings.model_validate(
+        {"device_api_keys": parse_api_keys("sim:secret-secret"), **limits}
     )
     lanes = {
         kind: Coalescer(publish=publish, max_pending_readings=10_000) for kind in ("megapack", "ev")
@@ -51,10 +55,20 @@ async def test_requests_over_the_in_flight_limit_get_503_with_retry_after(front:
         app.include_router(telemetry_router(intake))
     else:
         app.add_middleware(TelemetryLane, intake=intake)
-    transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(
-        transport=transport, base_url="http://gw", headers={"X-API-Key": "secret-secret"}
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://gw",
+        headers={"X-API-Key": "secret-secret"},
     ) as client:
+        yield client
+    for lane in lanes.values():
+        await lane.close()
+
+
+@pytest.mark.parametrize("front", ["routes", "lane"])  # lane: only the middleware can answer
+async def test_requests_over_the_in_flight_limit_get_503_with_retry_after(front: str) -> None:
+    gate = asyncio.Event()
+    async with gateway(front, gate, max_requests_in_flight=2) as client:
         admitted = [
             asyncio.create_task(client.post("/v1/telemetry/megapack", json=_reading(f"MP-{i}")))
             for i in range(2)
@@ -73,5 +87,17 @@ async def test_requests_over_the_in_flight_limit_get_503_with_retry_after(front:
         assert bad.headers["WWW-Authenticate"] == "ApiKey"
         broken = await client.post("/v1/telemetry/ev", content=b"{")
         assert (broken.status_code, broken.json()["detail"][:19]) == (400, "body is not valid J")
-    for lane in lanes.values():
-        await lane.close()
+
+
+async def test_bodies_over_the_bytes_in_flight_limit_get_503() -> None:
+    gate = asyncio.Event()
+    batch = {"readings": [_reading(f"MP-{i}") for i in range(8)]}  # about 1.6 kB
+    async with gateway("lane", gate, max_bytes_in_flight=2048) as client:
+        first = asyncio.create_task(client.post("/v1/telemetry/megapack", json=batch))
+        await asyncio.sleep(0.05)
+        second = await client.post("/v1/telemetry/megapack", json=batch)
+        assert (second.status_code, second.headers["Retry-After"]) == (503, "1")
+        small = asyncio.create_task(client.post("/v1/telemetry/megapack", json=_reading("MP-9")))
+        gate.set()
+        assert (await first).status_code == 202
+        assert (await small).status_code == 202  # a small body still fitted beside the big one
