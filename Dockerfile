@@ -24,7 +24,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     LOG_FORMAT=json
 RUN groupadd --system --gid 10001 app \
  && useradd --system --uid 10001 --gid app --home-dir /app --shell /usr/sbin/nologin app \
- && install -d -o app -g app /var/lib/megapack/rabbitmq
+ && install -d -o app -g app /var/lib/megapack/rabbitmq /var/lib/megapack/simulator
 COPY --from=deps /opt/venv /opt/venv
 WORKDIR /app
 # The code belongs to root and is read-only for the service user; byte-code is compiled here.

@@ -166,10 +166,15 @@ async def start_agent(
     async def declare(channel: AbstractChannel, declared: Names) -> None:
         await transport.declare(channel, declared)
 
+    try:
+        decider = UnitAgent(fleet=fleet, agent_id=settings.sim_agent_id, journal=journal)
+    except OSError as error:
+        path = settings.agent_journal_path()
+        raise SystemExit(f"simulator: SIM_AGENT_JOURNAL={path}: {error.strerror}") from None
     broker = Broker(settings.amqp_url, names, declare=declare)
     transport = AgentTransport(
         publisher=broker,
-        decider=UnitAgent(fleet=fleet, agent_id=settings.sim_agent_id, journal=journal),
+        decider=decider,
         names=names,
         agent_id=settings.sim_agent_id,
         unit_keys=fleet.unit_keys(),

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import pytest
 
 from common.settings import load_settings
-from simulator.__main__ import parse_args
+from simulator.__main__ import parse_args, start_agent
+from simulator.clock import WallClock
+from simulator.fleet import Fleet
 from simulator.settings import SimulatorSettings
 
 SPEC_VARIABLES = (
@@ -72,3 +77,16 @@ def test_a_bad_value_stops_with_one_line_naming_it(
     error = capsys.readouterr().err.strip()
     assert error.startswith(f"simulator: invalid configuration: {variable} ")
     assert "\n" not in error
+
+
+def test_an_unusable_agent_journal_stops_the_simulator_with_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    settings = SimulatorSettings(sim_agent_journal=str(blocker / "agent.journal"))
+    fleet = Fleet(
+        megapack_count=1, ev_count=0, site_count=1, fleet_count=1, seed=1, fault_rate_per_h=0
+    )
+    with pytest.raises(SystemExit) as stop:
+        asyncio.run(start_agent(settings, fleet=fleet, clock=WallClock()))
+    assert str(stop.value).startswith(f"simulator: SIM_AGENT_JOURNAL={blocker}/agent.journal: ")
+    assert "\n" not in str(stop.value)
