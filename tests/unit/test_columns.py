@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 import pytest
+from google.protobuf.message import DecodeError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
@@ -261,3 +262,19 @@ def test_valid_batches_never_reach_pydantic(monkeypatch: pytest.MonkeyPatch) -> 
             window=window,
         )
     assert error.value.detail[0]["index"] == len(readings) - 1  # type: ignore[index]
+
+
+@pytest.mark.parametrize("spoil", ["short column", "codes that do not add up"])
+def test_columns_that_do_not_describe_whole_readings_are_undecodable(spoil: str) -> None:
+    readings = [megapack(f"MP-{i}", NOW_MS - i) for i in range(3)]
+    columns = json_columns(RULES["megapack"], readings)
+    assert columns is not None
+    envelope = columns_envelope("megapack", columns)
+    assert len(rows_of(envelope)[0]) == 3  # whole, it decodes
+    spoilt = envelope.batches[0].megapack_columns
+    if spoil == "short column":
+        del spoilt.power_kw[-1]
+    else:
+        spoilt.fault_codes.append("OVER_TEMP")
+    with pytest.raises(DecodeError):
+        rows_of(envelope)
