@@ -58,7 +58,9 @@ class AnswerJournal:
         data = b"".join(ack.SerializeToString().hex().encode("ascii") + b"\n" for ack in acks)
         if not data:
             return
-        os.write(self._fd, data)
+        view = memoryview(data)
+        while view:  # a regular file may take less than asked for (a full disk, a signal)
+            view = view[os.write(self._fd, view) :]
         os.fsync(self._fd)
         self._lines += data.count(b"\n")
         if self._lines > 2 * self._remembered:
