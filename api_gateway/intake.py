@@ -47,7 +47,7 @@ class TelemetryIntake:
     ) -> None:
         self._settings, self._lanes, self._limiter = settings, lanes, limiter
         self._in_flight = 0  # requests being read, validated or published right now
-        self._bytes_in_flight = 0  # their declared body sizes
+        self._bytes_in_flight = 0  # the body bytes they have received
 
     async def handle(
         self,
@@ -77,22 +77,28 @@ class TelemetryIntake:
         if key is None:
             return Answer(401, {"detail": "unknown API key"}, UNAUTHENTICATED)
         settings = self._settings
-        size = int(content_length) if content_length and content_length.isdigit() else 0
-        size = min(size or settings.max_body_bytes, settings.max_body_bytes)
         if self._in_flight and (
             self._in_flight >= settings.max_requests_in_flight
-            or self._bytes_in_flight + size > settings.max_bytes_in_flight
+            or self._bytes_in_flight >= settings.max_bytes_in_flight
         ):
             return _refuse(503, "gateway is overloaded; retry shortly", 1)
         self._in_flight += 1
-        self._bytes_in_flight += size
+        held = [0]  # body bytes this request has received (a stalled upload holds none)
         try:
-            return await self._admitted(kind, key, content_type, content_length, chunks)
+            counted = self._counted(chunks, held)
+            return await self._admitted(kind, key, content_type, content_length, counted)
         except RequestError as error:
             return _refuse(error.status, error.detail)
         finally:
             self._in_flight -= 1
-            self._bytes_in_flight -= size
+            self._bytes_in_flight -= held[0]
+
+    async def _counted(self, chunks: AsyncIterator[bytes], held: list[int]) -> AsyncIterator[bytes]:
+        """The body's chunks, each counted into the gateway's bytes in flight as it arrives."""
+        async for chunk in chunks:
+            held[0] += len(chunk)
+            self._bytes_in_flight += len(chunk)
+            yield chunk
 
     async def _admitted(
         self,

@@ -15,6 +15,7 @@ import orjson
 import structlog
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api_gateway import metrics
 from api_gateway.ingest import Kind, RequestError
 from api_gateway.intake import Answer, TelemetryIntake
 
@@ -34,7 +35,7 @@ class TelemetryLane:
         if kind is None or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        headers = {name: value for name, value in scope["headers"]}
+        headers = dict(reversed(scope["headers"]))  # a repeated header: the first counts
         api_key = headers.get(b"x-api-key")
         content_type, length = headers.get(b"content-type"), headers.get(b"content-length")
         try:
@@ -47,6 +48,7 @@ class TelemetryLane:
             )
         except Exception:  # a bug must still get an answer, never a dropped connection
             log.exception("telemetry_request_crashed", kind=kind)
+            metrics.REQUESTS.labels(kind, "500").inc()
             answer = Answer(500, {"detail": "internal error"})
         await _send(send, answer)
 

@@ -21,5 +21,5 @@ class GatewaySettings(DeviceKeysMixin, BaseServiceSettings):
     # Requests being read, validated or published at once; past it new ones get 503 at once,
     # so a CPU-bound gateway pushes back instead of queueing work (and memory) without end.
     max_requests_in_flight: int = Field(default=256, ge=1, le=100_000)
-    # The same bound in body bytes (Content-Length), so that big batches queue less CPU work.
+    # The same bound in body bytes received and not yet answered: big batches queue less work.
     max_bytes_in_flight: int = Field(default=16 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)

@@ -60,6 +60,7 @@ async def gateway(
         base_url="http://gw",
         headers={"X-API-Key": "secret-secret"},
     ) as client:
+        client.intake = intake  # type: ignore[attr-defined]
         yield client
     for lane in lanes.values():
         await lane.close()
@@ -85,6 +86,12 @@ async def test_requests_over_the_in_flight_limit_get_503_with_retry_after(front:
         bad = await client.post("/v1/telemetry/ev", content=b"{", headers={"X-API-Key": "nope"})
         assert bad.status_code == 401
         assert bad.headers["WWW-Authenticate"] == "ApiKey"
+        twice = await client.post(
+            "/v1/telemetry/megapack",
+            json=_reading("MP-11"),
+            headers=[("X-API-Key", "secret-secret"), ("X-API-Key", "nope")],
+        )
+        assert twice.status_code == 202, "a repeated header: the first counts, as in Starlette"
         broken = await client.post("/v1/telemetry/ev", content=b"{")
         assert (broken.status_code, broken.json()["detail"][:19]) == (400, "body is not valid J")
 
@@ -92,12 +99,41 @@ async def test_requests_over_the_in_flight_limit_get_503_with_retry_after(front:
 async def test_bodies_over_the_bytes_in_flight_limit_get_503() -> None:
     gate = asyncio.Event()
     batch = {"readings": [_reading(f"MP-{i}") for i in range(8)]}  # about 1.6 kB
-    async with gateway("lane", gate, max_bytes_in_flight=2048) as client:
+    async with gateway("lane", gate, max_bytes_in_flight=1024) as client:
         first = asyncio.create_task(client.post("/v1/telemetry/megapack", json=batch))
         await asyncio.sleep(0.05)
-        second = await client.post("/v1/telemetry/megapack", json=batch)
+        second = await client.post("/v1/telemetry/megapack", json=_reading("MP-9"))
         assert (second.status_code, second.headers["Retry-After"]) == (503, "1")
-        small = asyncio.create_task(client.post("/v1/telemetry/megapack", json=_reading("MP-9")))
         gate.set()
         assert (await first).status_code == 202
-        assert (await small).status_code == 202  # a small body still fitted beside the big one
+        again = await client.post("/v1/telemetry/megapack", json=_reading("MP-9"))
+        assert again.status_code == 202, "the bytes are given back when a request finishes"
+
+
+async def test_a_stalled_upload_holds_no_bytes() -> None:
+    gate, stalled = asyncio.Event(), asyncio.Event()
+    gate.set()
+    async with gateway("lane", gate, max_bytes_in_flight=1024) as client:
+        intake: TelemetryIntake = client.intake  # type: ignore[attr-defined]
+
+        async def never() -> AsyncIterator[bytes]:
+            await stalled.wait()  # declared 4 MiB, sends nothing
+            yield b""
+
+        hanging = [
+            asyncio.create_task(
+                intake.handle(
+                    "megapack",
+                    api_key="secret-secret",
+                    content_type="application/json",
+                    content_length=str(4 * 1024 * 1024),
+                    chunks=never(),
+                )
+            )
+            for _ in range(4)
+        ]
+        await asyncio.sleep(0.05)
+        answer = await client.post("/v1/telemetry/megapack", json=_reading("MP-1"))
+        assert answer.status_code == 202
+        for task in hanging:
+            task.cancel()
