@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import struct
 
 import aio_pika
 import asyncpg
@@ -29,6 +30,11 @@ class PgStore:
         try:
             conn = await self._connection()
             return await store_rows(conn=conn, megapack=megapack, ev=ev)
+        except (asyncpg.DataError, struct.error, OverflowError, ValueError, TypeError) as error:
+            # Rows that cannot even be encoded (an instant past what timestamptz holds, a
+            # string where a number belongs): no retry can help. The connection may be mid-COPY.
+            await self._drop()
+            raise RejectedRowsError(f"rows cannot be encoded: {error!r}") from error
         except asyncpg.PostgresError as error:
             if (error.sqlstate or "")[:2] in _REJECTED_CLASSES:
                 raise RejectedRowsError(str(error)) from error

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from common.topology import Names, declare_telemetry
+from proto.megapack.v1 import telemetry_pb2 as pb
 from tests.support.proxy import TcpProxy
 from tests.support.readings import count_rows, megapack, now_ms, unique, wait_rows
 from tests.support.stack import DEVICE_SECRET, Service, free_port
@@ -138,11 +139,27 @@ async def test_consumer_killed_mid_stream_stores_everything_exactly_once(
     assert await count_rows(db, "megapack_telemetry", unit) == accepted == 3000
 
 
+def _unstorable() -> bytes:
+    """Columns that decode but cannot be stored: an instant past what timestamptz holds."""
+    batch = pb.TelemetryBatch(batch_id="unstorable", received_at_us=1, key_id="sim")
+    columns = batch.megapack_columns
+    columns.unit_id.append("MP-FAR")
+    columns.site_id.append("SITE-01")
+    columns.timestamp_ms.append(2**62)
+    for name in ("soc_percent", "soh_percent", "power_kw", "voltage_v", "current_a"):
+        getattr(columns, name).append(1.0)
+    columns.temperature_c.append(20.0)
+    columns.state.append(pb.UNIT_STATE_IDLE)
+    columns.fault_code_counts.append(0)
+    return pb.TelemetryEnvelope(batches=[batch]).SerializeToString()
+
+
+@pytest.mark.parametrize("poison", [b"\x0a\xff\xff not protobuf", _unstorable()])
 async def test_poison_message_goes_to_the_dead_letter_queue_and_the_rest_flow(
     stack_env: dict[str, str], amqp_prefix: str, amqp_url: str, db: asyncpg.Connection,
-    services: list[Service],
+    services: list[Service], poison: bytes,
 ) -> None:  # fmt: skip
-    prefix = f"{amqp_prefix}poison."
+    prefix = f"{amqp_prefix}poison-{len(poison)}."
     env = {**stack_env, "AMQP_PREFIX": prefix}
     gateway = _gateway(env, services).wait_ready()
     _ingestion(env, services)
@@ -152,9 +169,7 @@ async def test_poison_message_goes_to_the_dead_letter_queue_and_the_rest_flow(
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.get_exchange(names.telemetry)
         await exchange.publish(
-            aio_pika.Message(
-                b"\x0a\xff\xff not protobuf", delivery_mode=aio_pika.DeliveryMode.PERSISTENT
-            ),
+            aio_pika.Message(poison, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
             routing_key="megapack",
         )
         unit = unique("MPZ")
@@ -172,7 +187,7 @@ async def test_poison_message_goes_to_the_dead_letter_queue_and_the_rest_flow(
             await asyncio.sleep(0.1)
         assert dead == 1
         message = await (await channel.get_queue(names.dead_letter_queue)).get(timeout=5)
-        assert message.body.startswith(b"\x0a\xff\xff")
+        assert message.body == poison
         await message.ack()
 
 
