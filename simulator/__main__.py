@@ -180,6 +180,7 @@ async def start_agent(
         unit_keys=fleet.unit_keys(),
         now_ms=clock.now_ms,
     )
+    transport.recover(now_ms=clock.now_ms())
     await broker.start()
     return broker, transport, asyncio.create_task(transport.run_outbox(), name="agent-outbox")
 

@@ -26,6 +26,7 @@ COMPLETED = commands_pb2.COMMAND_ACK_STATUS_COMPLETED
 REJECTED = commands_pb2.COMMAND_ACK_STATUS_REJECTED
 FAILED = commands_pb2.COMMAND_ACK_STATUS_FAILED
 REMEMBERED_COMMANDS = 100_000
+REPEAT_WITHIN_MS = 10 * 60_000  # after a restart, answers this recent are published again
 log = structlog.get_logger("simulator.agent")
 
 
@@ -67,7 +68,7 @@ class UnitAgent:
         self._in_progress: dict[str, InProgress] = {}
 
     def _ack(
-        self, command: commands_pb2.Command, status: int, now_ms: int, reason: str = ""
+        self, command: commands_pb2.Command | Ack, status: int, now_ms: int, reason: str = ""
     ) -> Ack:
         ack = Ack(
             command_id=command.command_id,
@@ -129,6 +130,23 @@ class UnitAgent:
                 continue
             del self._in_progress[command_id]
         return self._record(acks)
+
+    def recover(self, *, now_ms: int, within_ms: int = REPEAT_WITHIN_MS) -> list[Ack]:
+        """Answers to publish after a restart: the final answers given lately again (their
+        publish may never have been confirmed; the control service takes a repeat as a no-op),
+        and a failure for each command left in progress (its effect died with the process)."""
+        repeated: list[Ack] = []
+        failed: list[Ack] = []
+        for answers in self._answered.values():
+            last = answers[-1]
+            if now_ms - last.at_ms > within_ms:
+                continue
+            if last.status == ACKNOWLEDGED:
+                reason = "the unit agent restarted before the effect showed"
+                failed.append(self._ack(last, FAILED, now_ms, reason))
+            else:
+                repeated.append(last)
+        return repeated + self._record(failed)
 
     def _execute(self, command: commands_pb2.Command, params: dict[str, Any], now_ms: int) -> bool:
         """Change the unit; True when the effect is already complete."""

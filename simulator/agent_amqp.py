@@ -37,6 +37,8 @@ class Decider(Protocol):
 
     def progress(self, *, now_ms: int) -> list[commands_pb2.CommandAck]: ...
 
+    def recover(self, *, now_ms: int) -> list[commands_pb2.CommandAck]: ...
+
 
 def routing_key(kind: str, unit_id: str) -> str:
     """`<kind>.<unit_id>`, the key of a unit's commands and acks."""
@@ -129,6 +131,14 @@ class AgentTransport:
         """Queue the answers a simulation step produced (completions, failures)."""
         for ack in self._decider.progress(now_ms=now_ms):
             self._outbox.put_nowait((self._kind_of(ack.unit_id), ack))
+
+    def recover(self, *, now_ms: int) -> None:
+        """Queue what a restarted agent owes: answers that may not have gone out before."""
+        acks = self._decider.recover(now_ms=now_ms)
+        for ack in acks:
+            self._outbox.put_nowait((self._kind_of(ack.unit_id), ack))
+        if acks:
+            log.info("agent_recovered", answers=len(acks))
 
     async def run_outbox(self) -> None:
         """Publish queued answers in order, retrying until the broker confirms each."""

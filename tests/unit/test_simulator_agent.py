@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +11,6 @@ import pytest
 from proto.megapack.v1 import commands_pb2
 from simulator.agent import ACKNOWLEDGED, COMPLETED, FAILED, REJECTED, UnitAgent
 from simulator.fleet import Fleet
-from simulator.journal import AnswerJournal
 from simulator.megapack import MEGAPACK_4H
 
 NOW_MS = 1_767_225_600_000 + 19 * 3_600_000  # the evening peak: dispatch discharges
@@ -31,10 +29,6 @@ def setup() -> tuple[Fleet, UnitAgent]:
     fleet.sites[0].utc_offset_h = 0.0
     fleet.step(NOW_MS)
     return fleet, UnitAgent(fleet=fleet, agent_id="sim-test", completion_timeout_s=10)
-
-
-def journal(path: Path, remembered: int = 100) -> AnswerJournal:
-    return AnswerJournal(path, remembered=remembered)
 
 
 def command(
@@ -194,33 +188,3 @@ def test_a_setpoint_the_unit_cannot_hold_fails_after_the_timeout() -> None:
         answers += agent.progress(now_ms=NOW_MS + second * 1_000)
     assert statuses(answers) == [FAILED]
     assert "not reached within 10 s" in answers[0].reason
-
-
-def test_a_restarted_agent_answers_a_redelivery_from_its_journal(tmp_path: Path) -> None:
-    fleet, _ = setup()
-    path = tmp_path / "agent.journal"
-    agent = UnitAgent(fleet=fleet, agent_id="sim-test", journal=journal(path))
-    limits = command("MP-0001", "set_soc_limits", {"min_percent": 10, "max_percent": 80})
-    first = agent.receive(limits, now_ms=NOW_MS)
-    assert statuses(first) == [ACKNOWLEDGED, COMPLETED]
-    unit = fleet.megapacks["MP-0001"]
-    unit.min_soc_percent, unit.max_soc_percent = 5.0, 95.0  # changed since; a re-run would undo it
-    with path.open("ab") as file:
-        file.write(b"0a2")  # a line torn by the crash
-    restarted = UnitAgent(fleet=fleet, agent_id="sim-test", journal=journal(path))
-    again = restarted.receive(limits, now_ms=NOW_MS + 5_000)
-    assert again == first  # the same answers with the same timestamps
-    assert (unit.min_soc_percent, unit.max_soc_percent) == (5.0, 95.0)
-
-
-def test_the_journal_keeps_the_newest_commands_when_it_compacts(tmp_path: Path) -> None:
-    fleet, _ = setup()
-    path = tmp_path / "agent.journal"
-    agent = UnitAgent(fleet=fleet, agent_id="sim-test", journal=journal(path, remembered=3))
-    sent = [command("MP-0001", "set_soc_limits", {"min_percent": 5, "max_percent": 90})]
-    sent += [command("EV-0001", "set_charge_limit", {"limit_percent": 80}) for _ in range(6)]
-    for each in sent:
-        agent.receive(each, now_ms=NOW_MS)
-    assert len(path.read_bytes().splitlines()) <= 2 * 3 * 2  # rewritten, not grown forever
-    kept = journal(path, remembered=3).load()
-    assert list(kept) == [each.command_id for each in sent[-3:]]
