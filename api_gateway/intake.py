@@ -6,6 +6,7 @@ the documented FastAPI routes and the ASGI fast lane (api_gateway/lane.py) share
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -109,7 +110,13 @@ class TelemetryIntake:
         chunks: AsyncIterator[bytes],
     ) -> Answer:
         settings = self._settings
-        body = await read_body(chunks, settings.max_body_bytes, content_length)
+        try:
+            async with asyncio.timeout(settings.body_read_timeout_s):
+                body = await read_body(chunks, settings.max_body_bytes, content_length)
+        except TimeoutError:
+            raise RequestError(
+                408, f"the body did not arrive within {settings.body_read_timeout_s:g} s"
+            ) from None
         window = Window(
             settings.max_batch_readings, time.time_ns() // 1000, settings.retention_days
         )

@@ -55,6 +55,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         400: "body is not parseable JSON or protobuf",
         401: "no key, or an unknown key",
         403: "a scoped key sent a reading outside its site or fleet",
+        408: "the body did not arrive within BODY_READ_TIMEOUT_S",
         413: "body or reading count over the limit",
         415: "unsupported Content-Type",
         422: "validation failed: every bad field with its reading index",

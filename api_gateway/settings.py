@@ -22,4 +22,6 @@ class GatewaySettings(DeviceKeysMixin, BaseServiceSettings):
     # so a CPU-bound gateway pushes back instead of queueing work (and memory) without end.
     max_requests_in_flight: int = Field(default=256, ge=1, le=100_000)
     # The same bound in body bytes received and not yet answered: big batches queue less work.
+    # A body that does not arrive in time is a 408: a stalled upload must not hold a slot.
+    body_read_timeout_s: float = Field(default=30.0, gt=0, le=600)
     max_bytes_in_flight: int = Field(default=16 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)

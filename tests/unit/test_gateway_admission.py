@@ -30,7 +30,7 @@ def _reading(unit: str) -> dict[str, object]:
 
 @contextlib.asynccontextmanager
 async def gateway(
-    front: str, gate: asyncio.Event, **limits: int
+    front: str, gate: asyncio.Event, **limits: float
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The telemetry endpoints in front of a broker that confirms once `gate` is set."""
 
@@ -137,3 +137,28 @@ async def test_a_stalled_upload_holds_no_bytes() -> None:
         assert answer.status_code == 202
         for task in hanging:
             task.cancel()
+
+
+async def test_a_body_that_does_not_arrive_in_time_is_a_408() -> None:
+    gate = asyncio.Event()
+    gate.set()
+    async with gateway("lane", gate, max_requests_in_flight=1, body_read_timeout_s=0.1) as client:
+        intake: TelemetryIntake = client.intake  # type: ignore[attr-defined]
+
+        async def never() -> AsyncIterator[bytes]:
+            await asyncio.Event().wait()
+            yield b""
+
+        answer = await intake.handle(
+            "megapack",
+            api_key="secret-secret",
+            content_type="application/json",
+            content_length="100",
+            chunks=never(),
+        )
+        assert (answer.status, answer.body["detail"]) == (
+            408,
+            "the body did not arrive within 0.1 s",
+        )
+        after = await client.post("/v1/telemetry/megapack", json=_reading("MP-1"))
+        assert after.status_code == 202, "the slot was given back"
