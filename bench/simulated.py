@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import os
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from bench.procs import Proc, cpu_seconds
@@ -24,12 +27,14 @@ async def simulator(stack: Stack) -> dict[str, Any]:
         stack.say("simulator: not present in this checkout, skipped")
         return {"skipped": "python -m simulator not found"}
     warmup_s, duration_s = max(5.0, stack.options.warmup_s), stack.options.duration_s
+    journal = Path(tempfile.gettempdir()) / f"bench-{os.getpid()}-agent.journal"
     env = stack.env(
         **COUNTS,
         GATEWAY_URL=stack.gateways[0].url,
         DEVICE_API_KEY=BENCH_KEY,
         SIM_DURATION_S=str(int(warmup_s + duration_s + 10)),
         SIM_SEED="7",
+        SIM_AGENT_JOURNAL=str(journal),  # removed afterwards, like everything the bench makes
     )
     stack.say("simulator: 5,000 Megapacks + 5,000 EVs at 1 Hz")
     proc = Proc("simulator", "simulator", env).start()
@@ -43,6 +48,7 @@ async def simulator(stack: Stack) -> dict[str, Any]:
         proc.sample_peak()
     finally:
         await proc.stop()
+        journal.unlink(missing_ok=True)
     landed = {}
     for table in ("megapack_telemetry", "ev_telemetry"):
         landed[table] = int(

@@ -7,12 +7,14 @@ import os
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import aio_pika
 import asyncpg
 import pytest
 
 from db.migrate import migrate
+from tests.support.stack import STARTED_SERVICES
 
 BASE_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432")
 AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -22,6 +24,15 @@ RUN_ID = uuid.uuid4().hex[:10]
 @pytest.fixture(scope="session")
 def amqp_url() -> str:
     return AMQP_URL
+
+
+@pytest.fixture(scope="session", autouse=True)
+def remove_agent_journals() -> Iterator[None]:
+    """The journals of the simulators this run started go with it (their logs stay)."""
+    yield
+    for service in STARTED_SERVICES:
+        if service.module == "simulator":
+            Path(service.env["SIM_AGENT_JOURNAL"]).unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")
