@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import time
 import uuid
-from pathlib import Path
 
 import asyncpg
 
 from bench.bodies import BodyMaker
+from bench.procs import cpu_seconds
 from common.codec import envelope_rows
 from db.migrate import migrate
 from db.telemetry import prepare_staging, store_rows
@@ -28,12 +27,6 @@ DROP INDEX IF EXISTS megapack_telemetry_time_brin;
 CREATE INDEX megapack_telemetry_time_idx ON megapack_telemetry (time DESC);
 CREATE INDEX megapack_telemetry_site_time_idx ON megapack_telemetry (site_id, time DESC);
 """
-
-
-def backend_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a local process."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def measure(server_url: str, *, btree: bool, rounds: int) -> list[float]:
@@ -59,10 +52,10 @@ async def measure(server_url: str, *, btree: bool, rounds: int) -> list[float]:
                     for _ in range(10)
                 ]
                 batches.append(envelope_rows(envelopes)[0])
-            before = backend_cpu_s(pid)
+            before = cpu_seconds(pid)
             for rows in batches:
                 await store_rows(conn=conn, megapack=rows, ev=[])
-            figures.append((backend_cpu_s(pid) - before) / 200_000 * 1e6)
+            figures.append((cpu_seconds(pid) - before) / 200_000 * 1e6)
         await conn.close()
         return figures
     finally:

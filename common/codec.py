@@ -7,11 +7,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice, repeat
 from math import isnan
 from operator import mul, sub
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
-from common.readings import EvReading, MegapackReading
 from proto.megapack.v1 import telemetry_pb2 as pb
 
 UNIT_STATE_PREFIX = "UNIT_STATE_"
@@ -73,22 +72,6 @@ def message_to_dict(message: Message) -> dict[str, Any]:
         else:
             fields[key] = list(getattr(message, attribute))
     return fields
-
-
-@overload
-def model_to_pb(reading: MegapackReading) -> pb.MegapackReading: ...
-@overload
-def model_to_pb(reading: EvReading) -> pb.EvReading: ...
-def model_to_pb(reading: MegapackReading | EvReading) -> Message:
-    """A validated reading as protobuf."""
-    fields = reading.model_dump()
-    del fields["timestamp"]
-    message: type[Message] = pb.MegapackReading
-    enum_field = "state"
-    if isinstance(reading, EvReading):
-        message, enum_field = pb.EvReading, "charging_state"
-    fields[enum_field] = ENUM_NUMBERS[enum_field][fields[enum_field]]
-    return message(timestamp_ms=reading.timestamp, **fields)
 
 
 MegapackRow = tuple[Any, ...]

@@ -26,13 +26,12 @@ import pytest
 from aio_pika.abc import AbstractChannel
 
 from common.broker import Broker
-from common.codec import model_to_pb
 from common.readings import MegapackReading
 from common.topology import Names, declare_commands, declare_exchange, declare_telemetry
 from common.topology import quorum_arguments as quorum
 from deploy.rabbitmq.definitions import load_template, render, user_names
 from proto.megapack.v1 import telemetry_pb2 as pb
-from tests.support.readings import megapack, now_ms, unique, wait_rows
+from tests.support.readings import megapack, model_to_pb, now_ms, unique, wait_rows
 from tests.support.stack import ROOT, Service, service_env
 
 NAMES = Names("")  # compose runs without a prefix; the virtual host keeps this run apart

@@ -8,11 +8,10 @@ import aio_pika
 import asyncpg
 import httpx
 
-from common.codec import model_to_pb
 from common.readings import EvReading, MegapackReading
 from common.topology import Names
 from proto.megapack.v1 import telemetry_pb2 as pb
-from tests.support.readings import count_rows, ev, megapack, now_ms, unique, wait_rows
+from tests.support.readings import count_rows, ev, megapack, model_to_pb, now_ms, unique, wait_rows
 from tests.support.stack import FLEET_SECRET, SCOPED_SECRET, Service
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
+from typing import Any, overload
 
 import asyncpg
+from google.protobuf.message import Message
 
-from common.codec import EV_COLUMNS, MEGAPACK_COLUMNS, envelope_rows
+from common.codec import ENUM_NUMBERS, EV_COLUMNS, MEGAPACK_COLUMNS, envelope_rows
+from common.readings import EvReading, MegapackReading
 from proto.megapack.v1 import telemetry_pb2 as pb
 
 
@@ -86,3 +88,19 @@ def published(envelope: bytes) -> dict[str, list[dict[str, Any]]]:
         "megapack": [dict(zip(MEGAPACK_COLUMNS, row, strict=True)) for row in megapack_rows],
         "ev": [dict(zip(EV_COLUMNS, row, strict=True)) for row in ev_rows],
     }
+
+
+@overload
+def model_to_pb(reading: MegapackReading) -> pb.MegapackReading: ...
+@overload
+def model_to_pb(reading: EvReading) -> pb.EvReading: ...
+def model_to_pb(reading: MegapackReading | EvReading) -> Message:
+    """A validated reading as a device sends it in protobuf."""
+    fields = reading.model_dump()
+    del fields["timestamp"]
+    message: type[Message] = pb.MegapackReading
+    enum_field = "state"
+    if isinstance(reading, EvReading):
+        message, enum_field = pb.EvReading, "charging_state"
+    fields[enum_field] = ENUM_NUMBERS[enum_field][fields[enum_field]]
+    return message(timestamp_ms=reading.timestamp, **fields)

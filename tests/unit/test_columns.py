@@ -23,11 +23,11 @@ from api_gateway.columns import (
     rules_of,
 )
 from api_gateway.ingest import RequestError, Window, accept
-from common.codec import ENUM_NAMES, ENUM_NUMBERS, envelope_rows, message_to_dict, model_to_pb
+from common.codec import ENUM_NAMES, ENUM_NUMBERS, envelope_rows, message_to_dict
 from common.keys import parse_api_keys
 from common.readings import TINY, EvReading, MegapackReading
 from proto.megapack.v1 import telemetry_pb2 as pb
-from tests.support.readings import ev, megapack
+from tests.support.readings import ev, megapack, model_to_pb
 
 NOW_MS = 1_795_000_000_000
 OLDEST_MS = NOW_MS - 30 * 86_400_000
@@ -54,7 +54,10 @@ def batch_of(field: str, value: Any) -> pb.TelemetryBatch:
     """A batch with one field set: readings (a list) or columns (a message)."""
     batch = pb.TelemetryBatch()
     target = getattr(batch, field)
-    target.extend(value) if isinstance(value, list) else target.CopyFrom(value)
+    if isinstance(value, list):
+        target.extend(value)
+    else:
+        target.CopyFrom(value)
     return batch
 
 

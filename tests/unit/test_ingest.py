@@ -6,11 +6,11 @@ import orjson
 import pytest
 
 from api_gateway.ingest import RequestError, Window, accept
-from common.codec import PG_EPOCH_MS, model_to_pb
+from common.codec import PG_EPOCH_MS
 from common.keys import parse_api_keys
 from common.readings import EvReading, MegapackReading
 from proto.megapack.v1 import telemetry_pb2 as pb
-from tests.support.readings import ev, megapack, now_ms, published
+from tests.support.readings import ev, megapack, model_to_pb, now_ms, published
 
 KEYS = parse_api_keys("sim:dev-secret-1,north:k-9f2abcd:site=SITE-01")
 
