@@ -50,6 +50,16 @@ class TelemetryIntake:
         self._in_flight = 0  # requests being read, validated or published right now
         self._bytes_in_flight = 0  # the body bytes they have received
 
+    @property
+    def requests_in_flight(self) -> int:
+        """Requests admitted and not answered yet."""
+        return self._in_flight
+
+    @property
+    def bytes_in_flight(self) -> int:
+        """The body bytes the requests in flight have received so far."""
+        return self._bytes_in_flight
+
     async def handle(
         self,
         kind: Kind,

@@ -32,7 +32,11 @@ def gateway(stack_env: dict[str, str]) -> Iterator[Service]:
 
 @pytest.fixture(scope="session")
 def ingestion(stack_env: dict[str, str], gateway: Service) -> Iterator[Service]:
-    service = Service("ingestion_service", stack_env).start()
+    """The consumer; its Prometheus metrics (`service.url`) are the tests' barriers."""
+    port = free_port()
+    env = {**stack_env, "INGESTION_METRICS_PORT": str(port)}
+    service = Service("ingestion_service", env, port=port).start()
+    service.wait_ready(path="/metrics")
     yield service
     service.stop()
 

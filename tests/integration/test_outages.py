@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -13,6 +14,7 @@ import pytest
 
 from common.topology import Names, declare_telemetry
 from proto.megapack.v1 import telemetry_pb2 as pb
+from tests.support.barriers import wait_queue_drained
 from tests.support.proxy import TcpProxy
 from tests.support.readings import count_rows, megapack, now_ms, unique, wait_rows
 from tests.support.stack import DEVICE_SECRET, Service, free_port
@@ -46,6 +48,22 @@ def _ingestion(env: dict[str, str], started: list[Service]) -> Service:
     service = Service("ingestion_service", env).start()
     started.append(service)
     return service
+
+
+async def _logged(service: Service, text: str, *, times: int, timeout_s: float = 20) -> None:
+    """Wait until the service's log holds `text` at least `times` times."""
+    deadline = time.monotonic() + timeout_s
+    while service.log_path.read_text(errors="replace").count(text) < times:
+        service.assert_running()
+        assert time.monotonic() < deadline, f"{text} logged < {times} times:\n{service.output()}"
+        await asyncio.sleep(0.05)
+
+
+async def _settled(consumer: Service, env: dict[str, str]) -> None:
+    """Stop the consumer (it stores and acks what it holds) and wait for its queue to be
+    empty: every message was then processed, and no redelivery can add a row afterwards."""
+    assert consumer.stop() == 0
+    await wait_queue_drained(env["AMQP_URL"], Names(env["AMQP_PREFIX"]).ingest_queue)
 
 
 async def _post(http: httpx.AsyncClient, unit: str, start_ms: int, count: int) -> httpx.Response:
@@ -94,7 +112,7 @@ async def test_database_outage_while_messages_arrive_loses_nothing(
     try:
         env = {**stack_env, "AMQP_PREFIX": f"{amqp_prefix}dbcut."}
         gateway = _gateway(env, services).wait_ready()
-        _ingestion({**env, "DATABASE_URL": _proxy_url(database_url, proxy)}, services)
+        consumer = _ingestion({**env, "DATABASE_URL": _proxy_url(database_url, proxy)}, services)
         unit = unique("MPY")
         start = now_ms() - 100_000
         async with httpx.AsyncClient(
@@ -105,11 +123,12 @@ async def test_database_outage_while_messages_arrive_loses_nothing(
             proxy.cut()
             for batch in range(1, 11):
                 assert (await _post(http, unit, start + batch * 100, 100)).status_code == 202
-            await asyncio.sleep(1.5)  # the consumer tries, fails and backs off meanwhile
+            # The barrier: the consumer holds the new messages and has failed to store them.
+            await _logged(consumer, '"store_failed_retrying"', times=2)
             assert await count_rows(db, "megapack_telemetry", unit) == 100
             proxy.restore()
             assert await wait_rows(db, "megapack_telemetry", unit, 1100, timeout_s=30) == 1100
-            await asyncio.sleep(0.5)
+            await _settled(consumer, env)
             assert await count_rows(db, "megapack_telemetry", unit) == 1100
     finally:
         proxy.close()
@@ -135,7 +154,7 @@ async def test_consumer_killed_mid_stream_stores_everything_exactly_once(
                 consumer.kill()  # SIGKILL: no chance to finish its batch
                 consumer = _ingestion(env, services)
     assert await wait_rows(db, "megapack_telemetry", unit, accepted, timeout_s=40) == accepted
-    await asyncio.sleep(0.5)
+    await _settled(consumer, env)
     assert await count_rows(db, "megapack_telemetry", unit) == accepted == 3000
 
 

@@ -11,10 +11,12 @@ import httpx
 from common.readings import EvReading, MegapackReading
 from common.topology import Names
 from proto.megapack.v1 import telemetry_pb2 as pb
+from tests.support.barriers import metric, wait_metric
 from tests.support.readings import count_rows, ev, megapack, model_to_pb, now_ms, unique, wait_rows
 from tests.support.stack import FLEET_SECRET, SCOPED_SECRET, Service
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
+DUPLICATES = "ingest_readings_duplicate_total"
 
 
 async def test_single_json_megapack_reading_lands_once(
@@ -112,8 +114,9 @@ async def test_concurrent_requests_are_all_stored(
 
 
 async def test_same_batch_delivered_twice_makes_no_second_row(
-    client: httpx.AsyncClient, db: asyncpg.Connection, amqp_url: str, amqp_prefix: str
-) -> None:
+    client: httpx.AsyncClient, db: asyncpg.Connection, amqp_url: str, amqp_prefix: str,
+    ingestion: Service,
+) -> None:  # fmt: skip
     unit = unique("MPD")
     start = now_ms()
     readings = [MegapackReading.model_validate(megapack(unit, start + i)) for i in range(50)]
@@ -125,6 +128,8 @@ async def test_same_batch_delivered_twice_makes_no_second_row(
             )
         ]
     ).SerializeToString()  # fmt: skip
+    metrics = f"{ingestion.url}/metrics"
+    duplicates_before = await metric(metrics, DUPLICATES)
     connection = await aio_pika.connect(amqp_url)
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
@@ -135,7 +140,8 @@ async def test_same_batch_delivered_twice_makes_no_second_row(
                 routing_key="megapack",
             )
     assert await wait_rows(db, "megapack_telemetry", unit, 50) == 50
-    await asyncio.sleep(1.0)  # the second copy has been consumed by now
+    # The barrier: the consumer has offered the second copy's 50 readings and found each stored.
+    await wait_metric(metrics, DUPLICATES, duplicates_before + 50)
     assert await count_rows(db, "megapack_telemetry", unit) == 50
 
 

@@ -117,17 +117,22 @@ async def test_a_command_delivered_twice_is_executed_once(
 ) -> None:
     first = command(MP1, "set_power", {"power_kw": -300})
     await operator.send(first)
-    await operator.wait(first.command_id, "COMPLETED")
+    answered = await operator.wait(first.command_id, "COMPLETED")
     second = command(MP1, "set_power", {"power_kw": 200})
     await operator.send(second)
     await operator.wait(second.command_id, "COMPLETED")
     await operator.send(first)  # redelivered, after a newer command
-    acks = await operator.wait(first.command_id, "ACKNOWLEDGED", count=2)
-    assert names_of(acks).count("ACKNOWLEDGED") == 2  # answered again ...
+    # The barrier: the agent has processed the second delivery (it answered it again) ...
+    acks = await operator.wait(first.command_id, "COMPLETED", count=2)
     replayed_at = time.time_ns() // 1_000_000
-    await asyncio.sleep(0.6)  # a few intervals, for a wrongly re-run command to show
-    row = await latest(db, MP1, replayed_at + 500)
-    assert row["state"] == "DISCHARGING"  # ... but not run again: the newer setpoint holds
+    assert len(acks) == 2 * len(answered)
+    # ... with its recorded answers, stamped when it ran (a re-run would stamp them anew) ...
+    assert [(a.status, a.at_ms) for a in acks[len(answered) :]] == [
+        (a.status, a.at_ms) for a in answered
+    ]
+    # ... and the unit's next reading still holds the newer setpoint, not the replayed one.
+    row = await latest(db, MP1, replayed_at)
+    assert row["state"] == "DISCHARGING"
     assert row["power_kw"] == pytest.approx(200, abs=2)
 
 

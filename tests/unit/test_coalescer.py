@@ -8,6 +8,7 @@ import pytest
 
 from api_gateway.coalescer import Coalescer, Overloaded
 from proto.megapack.v1 import telemetry_pb2 as pb
+from tests.support.waiting import until
 
 
 def _envelope(batch_id: str) -> bytes:
@@ -25,7 +26,7 @@ async def test_concurrent_submissions_are_merged_into_valid_envelopes() -> None:
     coalescer = Coalescer(publish=publish, max_pending_readings=1000, max_in_flight=1)
     coalescer.start()
     tasks = [asyncio.create_task(coalescer.submit(_envelope(str(i)), 1)) for i in range(20)]
-    await asyncio.sleep(0.01)
+    await until(lambda: coalescer.pending_readings == 20, what="all 20 queued or publishing")
     gate.set()
     await asyncio.gather(*tasks)
     await coalescer.close()
@@ -58,7 +59,7 @@ async def test_overload_is_refused_before_queuing() -> None:
     coalescer = Coalescer(publish=publish, max_pending_readings=10)
     coalescer.start()
     first = asyncio.create_task(coalescer.submit(_envelope("a"), 8))
-    await asyncio.sleep(0)
+    await until(lambda: coalescer.pending_readings == 8, what="the first submission held")
     with pytest.raises(Overloaded):
         await coalescer.submit(_envelope("b"), 5)
     gate.set()

@@ -18,6 +18,7 @@ from api_gateway.ratelimit import RateLimiter
 from api_gateway.routes import telemetry_router
 from api_gateway.settings import GatewaySettings
 from common.keys import parse_api_keys
+from tests.support.waiting import until
 
 
 def _reading(unit: str) -> dict[str, object]:
@@ -70,11 +71,12 @@ async def gateway(
 async def test_requests_over_the_in_flight_limit_get_503_with_retry_after(front: str) -> None:
     gate = asyncio.Event()
     async with gateway(front, gate, max_requests_in_flight=2) as client:
+        intake: TelemetryIntake = client.intake  # type: ignore[attr-defined]
         admitted = [
             asyncio.create_task(client.post("/v1/telemetry/megapack", json=_reading(f"MP-{i}")))
             for i in range(2)
         ]
-        await asyncio.sleep(0.05)
+        await until(lambda: intake.requests_in_flight == 2)  # both wait for the broker
         refused = await client.post("/v1/telemetry/megapack", json=_reading("MP-9"))
         assert refused.status_code == 503
         assert refused.headers["Retry-After"] == "1"
@@ -100,8 +102,9 @@ async def test_bodies_over_the_bytes_in_flight_limit_get_503() -> None:
     gate = asyncio.Event()
     batch = {"readings": [_reading(f"MP-{i}") for i in range(8)]}  # about 1.6 kB
     async with gateway("lane", gate, max_bytes_in_flight=1024) as client:
+        intake: TelemetryIntake = client.intake  # type: ignore[attr-defined]
         first = asyncio.create_task(client.post("/v1/telemetry/megapack", json=batch))
-        await asyncio.sleep(0.05)
+        await until(lambda: intake.bytes_in_flight >= 1024)  # its body is in, its publish waits
         second = await client.post("/v1/telemetry/megapack", json=_reading("MP-9"))
         assert (second.status_code, second.headers["Retry-After"]) == (503, "1")
         gate.set()
@@ -132,7 +135,8 @@ async def test_a_stalled_upload_holds_no_bytes() -> None:
             )
             for _ in range(4)
         ]
-        await asyncio.sleep(0.05)
+        await until(lambda: intake.requests_in_flight == 4)  # all four wait for their bodies
+        assert intake.bytes_in_flight == 0
         answer = await client.post("/v1/telemetry/megapack", json=_reading("MP-1"))
         assert answer.status_code == 202
         for task in hanging:
