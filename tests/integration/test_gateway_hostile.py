@@ -151,13 +151,26 @@ async def test_scoped_key_cannot_send_another_sites_readings(quiet_gateway: Serv
 
 
 async def test_nothing_was_published(
-    http: httpx.AsyncClient, amqp_url: str, hostile_prefix: str
+    http: httpx.AsyncClient, quiet_gateway: Service, amqp_url: str, hostile_prefix: str
 ) -> None:
-    """Runs last in this module: every refusal above left the ingest queue empty."""
+    """Every kind of refusal, sent here, leaves the ingest queue empty; an accepted reading
+    shows in the same count."""
     connection = await aio_pika.connect(amqp_url)
     async with connection:
         channel = await connection.channel()
         name = Names(hostile_prefix).ingest_queue
+        await (await channel.declare_queue(name, passive=True)).purge()
+        for case, path, request_kwargs, status in CASES:
+            assert (await http.post(path, **request_kwargs)).status_code == status, case
+        async with httpx.AsyncClient(base_url=quiet_gateway.url) as other:
+            for key, body in (
+                (None, megapack("MP-1", now_ms())),
+                ("not-a-key-at-all", megapack("MP-1", now_ms())),
+                (SCOPED_SECRET, megapack("MP-2", now_ms(), site_id="SITE-02")),
+            ):
+                headers = {} if key is None else {"X-API-Key": key}
+                refused = await other.post(MEGAPACK, json=body, headers=headers)
+                assert refused.status_code in (401, 403), refused.text
         queue = await channel.declare_queue(name, passive=True)
         assert queue.declaration_result.message_count == 0
         # the same check sees a message once something valid is accepted
