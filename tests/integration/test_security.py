@@ -6,7 +6,6 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -204,13 +203,13 @@ async def test_secrets_never_appear_in_service_logs(
     # The barrier: the consumer has stored what the device keys sent (their batches carry
     # the key's name), so it handled them; the other secrets were refused by the gateway.
     assert await wait_rows(db, "megapack_telemetry", unit, 2) == 2  # DEVICE_ and SCOPED_SECRET
-    for method, path in _protected(operator_service.url):
+    for method, endpoint in _protected(operator_service.url):
         for secret in secrets:
-            _call(operator_service.url, method, path, secret)
+            _call(operator_service.url, method, endpoint, secret)
     services = {gateway, ingestion, operator_service, *STARTED_SERVICES}
     logs = {s.log_path: s.log_path.read_text(errors="replace") for s in services}
     for service in (gateway, ingestion, operator_service):
         assert logs[service.log_path].strip(), f"{service.module} logged nothing"
-    for path, text in logs.items():
+    for log_path, text in logs.items():
         for secret in secrets:
-            assert secret not in text, f"a secret ({secret[:4]}...) is logged in {Path(path).name}"
+            assert secret not in text, f"a secret ({secret[:4]}...) is logged in {log_path.name}"

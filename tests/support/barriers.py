@@ -40,7 +40,7 @@ async def queue_counts(amqp_url: str, queue: str) -> tuple[int, int]:
         channel = await connection.channel()
         declared = await channel.declare_queue(queue, passive=True)
         result = declared.declaration_result
-        return result.message_count, result.consumer_count
+        return result.message_count or 0, result.consumer_count or 0
 
 
 async def wait_queue_drained(amqp_url: str, queue: str, *, timeout_s: float = 20) -> None:
