@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup run test lint typecheck format proto bench chaos clean
+.PHONY: setup run test test-fast lint typecheck format proto bench chaos clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,17 @@ format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: lint typecheck  ## the whole suite against the local RabbitMQ and PostgreSQL
+# The gateway-facing integration tests run a second time with the ASGI fast lane off
+# (GATEWAY_FAST_PATH=0, passed on to every gateway the tests start): same answers either way.
+GATEWAY_TESTS := tests/integration/test_pipeline.py tests/integration/test_gateway_hostile.py \
+	tests/integration/test_security.py tests/integration/test_outages.py
+
+test: lint typecheck  ## the whole suite in random order (seed printed), then the gateway tests without the fast lane
 	$(BIN)/pytest
+	GATEWAY_FAST_PATH=0 $(BIN)/pytest $(GATEWAY_TESTS)
+
+test-fast: lint  ## unit tests and lint: no broker, no database, no subprocess; under a minute
+	$(BIN)/pytest tests/unit -m "not slow"
 
 proto: setup  ## regenerate proto/ Python modules and stubs
 	$(BIN)/python proto/generate.py

@@ -11,6 +11,8 @@ import pytest
 from chaos.run import COMMANDS
 from tests.support.stack import ROOT
 
+pytestmark = pytest.mark.slow  # `make test-fast` leaves these out
+
 COMMAND_FAULTS = ("restart control (SIGKILL)", "SIGKILL unit agent") if COMMANDS else ()
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 import aio_pika
 import asyncpg
 import httpx
+import pytest
 
 from common.topology import Names, declare_exchange
 from tests.e2e.test_control_loop import (
@@ -20,6 +21,8 @@ from tests.e2e.test_control_loop import (
     stack,
     unit_state,
 )
+
+pytestmark = pytest.mark.slow  # `make test-fast` leaves these out
 
 __all__ = ["ops", "stack"]  # the module's own stack and client
 SOC_LIMITS = {"type": "set_soc_limits", "params": {"min_percent": 5, "max_percent": 95}}

@@ -27,6 +27,8 @@ from tests.support.stack import (
     service_env,
 )
 
+pytestmark = pytest.mark.slow  # `make test-fast` leaves these out
+
 T = TypeVar("T")
 FINAL = {"completed", "rejected", "failed", "expired"}
 INTERVAL_S = 0.2

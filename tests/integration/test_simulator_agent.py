@@ -21,6 +21,7 @@ from tests.support.stack import DEVICE_SECRET, Service
 
 ID = f"a{uuid.uuid4().hex[:6]}-"
 MP1, MP2, MP3, EV1 = f"{ID}MP-0001", f"{ID}MP-0002", f"{ID}MP-0003", f"{ID}EV-0001"
+MP4 = f"{ID}MP-0004"  # faulted like MP2, for the test that resets it (MP2 stays in FAULT)
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,7 @@ def agent_names(amqp_prefix: str) -> Names:
 
 def simulator_env(gateway: Service, amqp_url: str, names: Names, agent_id: str) -> dict[str, str]:
     return {
-        "MEGAPACK_COUNT": "3",
+        "MEGAPACK_COUNT": "4",
         "EV_COUNT": "1",
         "SITE_COUNT": "1",
         "TELEMETRY_INTERVAL_S": "0.25",
@@ -42,7 +43,7 @@ def simulator_env(gateway: Service, amqp_url: str, names: Names, agent_id: str) 
         "AMQP_PREFIX": names.prefix,
         "SIM_AGENT_ID": agent_id,
         "SIM_ID_PREFIX": ID,
-        "SIM_FAULTED_UNITS": MP2,
+        "SIM_FAULTED_UNITS": f"{MP2},{MP4}",
         "LOG_FORMAT": "json",
     }
 
@@ -166,11 +167,11 @@ async def test_a_command_for_a_unit_it_does_not_play_is_rejected(
 async def test_reset_fault_and_set_mode_show_in_the_next_telemetry(
     operator: Operator, db: asyncpg.Connection
 ) -> None:
-    reset = command(MP2, "reset_fault")
+    reset = command(MP4, "reset_fault")
     await operator.send(reset)
     acks = await operator.wait(reset.command_id, "COMPLETED")
     assert names_of(acks) == ["ACKNOWLEDGED", "COMPLETED"]
-    row = await latest(db, MP2, acks[-1].at_ms)
+    row = await latest(db, MP4, acks[-1].at_ms)
     assert row["state"] != "FAULT"
     assert row["fault_codes"] == []
     discharge = command(MP3, "set_mode", {"mode": "DISCHARGING"})
