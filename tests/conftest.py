@@ -14,6 +14,7 @@ import asyncpg
 import pytest
 
 from db.migrate import migrate
+from tests.support.databases import create_database, drop_database
 from tests.support.stack import STARTED_SERVICES
 
 BASE_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432")
@@ -51,6 +52,14 @@ def database_url() -> Iterator[str]:
     asyncio.run(migrate(url))
     yield url
     asyncio.run(_drop_database(name))
+
+
+@pytest.fixture
+async def fresh_database(database_url: str) -> AsyncIterator[str]:
+    """A migrated, empty database of this test's own (for figures over the whole database)."""
+    url = await create_database(database_url)
+    yield url
+    await drop_database(url)
 
 
 @pytest.fixture

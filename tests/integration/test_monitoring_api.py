@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from tests.integration.test_monitoring_report import add_megapack
-from tests.integration.test_monitoring_service import OPS, create_database, drop_database
+from tests.integration.test_monitoring_service import OPS
+from tests.support.databases import create_database, drop_database
 from tests.support.stack import DEVICE_SECRET, Service, free_port, service_env
 
 

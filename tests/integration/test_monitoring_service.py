@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -15,7 +14,6 @@ import pytest
 
 from common.broker import Broker
 from common.topology import Names, declare_telemetry
-from db.migrate import migrate
 from monitoring_service.job import Monitor
 from tests.integration.test_monitoring_report import (
     CAPACITY_KWH,
@@ -29,31 +27,6 @@ from tests.support.stack import (
 )
 
 OPS = {"X-API-Key": OPERATOR_SECRET}
-
-
-async def create_database(database_url: str) -> str:
-    """A migrated database of its own, next to this run's."""
-    url = f"{database_url.rsplit('/', 1)[0]}/mon_{uuid.uuid4().hex[:12]}"
-    await migrate(url)
-    return url
-
-
-async def drop_database(url: str) -> None:
-    """Drop a database made by `create_database`."""
-    base, name = url.rsplit("/", 1)
-    conn = await asyncpg.connect(f"{base}/postgres")
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
-@pytest.fixture
-async def fresh_database(database_url: str) -> AsyncIterator[str]:
-    """A migrated, empty database of this test's own, dropped afterwards."""
-    url = await create_database(database_url)
-    yield url
-    await drop_database(url)
 
 
 def _report_cli(database_url: str, *, amqp_url: str, prefix: str) -> dict[str, object]:

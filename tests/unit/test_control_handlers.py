@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -70,11 +70,23 @@ class FakeStore:
     async def get_command(self, command_id: uuid.UUID) -> CommandRecord | None:
         return self.commands.get(command_id)
 
+    # Steps an answer that overtook them stands for: stamped too, as the SQL does (the
+    # contract test in tests/integration/test_command_store_contract.py holds both to it).
+    IMPLIED: ClassVar[dict[str, tuple[str, ...]]] = {
+        "acknowledged": ("sent",),
+        "completed": ("sent", "acknowledged"),
+        "failed": ("sent", "acknowledged"),
+        "rejected": ("sent",),
+    }
+
     def _move(self, command_id: uuid.UUID, status: str, **fields: Any) -> CommandRecord | None:
         command = self.commands[command_id]
         if command.status not in PREDECESSORS[status]:
             return None
-        fields[f"{status}_at"] = datetime.now(UTC)
+        now = datetime.now(UTC)
+        for step in self.IMPLIED.get(status, ()):
+            fields[f"{step}_at"] = getattr(command, f"{step}_at") or now
+        fields[f"{status}_at"] = now
         moved = dataclasses.replace(command, status=status, **fields)
         self.commands[command_id] = moved
         return moved
