@@ -10,6 +10,7 @@ from api_gateway.ingest import Kind
 from api_gateway.intake import TelemetryIntake
 from common.http import api_key_header
 from common.readings import EvReading, MegapackReading
+from common.schemas import ErrorBody
 
 ApiKeyHeader = Annotated[str | None, Depends(api_key_header)]  # documents X-API-Key
 
@@ -19,12 +20,6 @@ class TelemetryAccepted(BaseModel):
 
     accepted: int
     batch_id: str
-
-
-class ErrorBody(BaseModel):
-    """Every refusal: `detail` is a message, or for 422 a list of {index, loc, msg, type}."""
-
-    detail: str | list[dict[str, Any]]
 
 
 def _request_body(model: type[BaseModel]) -> dict[str, Any]:

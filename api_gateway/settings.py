@@ -15,7 +15,6 @@ class GatewaySettings(DeviceKeysMixin, BaseServiceSettings):
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     rate_limit_readings_per_s: float = Field(default=200_000, ge=0)  # per key; 0 = no limit
     rate_limit_burst_s: float = Field(default=2.0, gt=0, le=60)
-    publish_timeout_s: float = Field(default=5.0, gt=0, le=60)
     max_pending_readings: int = Field(default=200_000, ge=1000)
     publish_max_in_flight: int = Field(default=8, ge=1, le=256)
     # Requests being read, validated or published at once; past it new ones get 503 at once,

@@ -7,8 +7,10 @@ import hmac
 import re
 from dataclasses import dataclass
 
+from common.readings import ID_PATTERN
+
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_ID = re.compile(ID_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)

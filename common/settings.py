@@ -25,6 +25,8 @@ class BaseServiceSettings(BaseSettings):
     log_format: Literal["json", "console"] | None = None
     retention_days: int = Field(default=30, ge=1, le=3650)
     stale_after_s: float = Field(default=30.0, gt=0, le=86_400)
+    # How long a publisher waits for the broker's confirm before it counts as unconfirmed.
+    publish_timeout_s: float = Field(default=5.0, gt=0, le=60)
 
     @field_validator("log_level", mode="before")
     @classmethod

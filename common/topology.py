@@ -129,6 +129,16 @@ async def declare_commands(channel: AbstractChannel, names: Names) -> AbstractQu
     return queue
 
 
+async def declare_agent(channel: AbstractChannel, names: Names, agent: str) -> AbstractQueue:
+    """A unit agent's command queue and the two exchanges it uses; the agent binds the queue
+    to `commands` once per unit it plays (routing key `<kind>.<unit_id>`)."""
+    await declare_exchange(channel, names.commands)
+    await declare_exchange(channel, names.command_acks)
+    return await channel.declare_queue(
+        names.agent_queue(agent), durable=True, arguments=quorum_arguments()
+    )
+
+
 async def declare_all(channel: AbstractChannel, names: Names) -> None:
     """Declare the whole topology (idempotent)."""
     await declare_telemetry(channel, names)

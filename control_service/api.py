@@ -8,6 +8,8 @@ from fastapi.responses import JSONResponse
 
 from common.http import operator_key_dependency, reject_unknown_query
 from common.keys import ApiKey
+from common.readings import ID_PATTERN
+from common.schemas import ErrorBody
 from control_service import metrics
 from control_service.handlers import CommandPublisher, CommandRequest, submit_command
 from control_service.rules import Refused
@@ -15,13 +17,12 @@ from control_service.schemas import (
     CommandCreate,
     CommandPage,
     CommandPublic,
-    ErrorBody,
     Status,
 )
 from control_service.settings import ControlSettings
 from db.commands import CommandRepository
 
-UNIT_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+UNIT_ID = ID_PATTERN  # the one id rule (SPEC §4)
 IDEMPOTENCY_KEY = r"^[\x21-\x7e]{1,200}$"
 
 _TEXT = {

@@ -158,9 +158,3 @@ class CommandPage(BaseModel):
     next_cursor: int | None = Field(
         description="pass as `cursor` for the next page; null on the last page"
     )
-
-
-class ErrorBody(BaseModel):
-    """Every refusal: a message, or for 422 a list of {loc, msg}."""
-
-    detail: str | list[dict[str, Any]]

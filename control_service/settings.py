@@ -19,7 +19,6 @@ class ControlSettings(OperatorKeysMixin, RefusedDeviceKeysMixin, BaseServiceSett
     command_completion_timeout_s: float = Field(default=300.0, gt=0, le=86_400)
     command_republish_after_s: float = Field(default=2.0, gt=0, le=600)
     command_sweep_interval_s: float = Field(default=0.5, gt=0, le=60)
-    publish_timeout_s: float = Field(default=5.0, gt=0, le=60)
     ack_prefetch: int = Field(default=50, ge=1, le=10_000)
 
 

@@ -8,6 +8,8 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 
 from common.http import operator_key_dependency, reject_unknown_query
 from common.keys import ApiKey
+from common.readings import ID_PATTERN
+from common.schemas import ErrorBody
 from db import monitoring_alerts as alerts_sql
 from db import monitoring_queries as units_sql
 from monitoring_service.figures import Report
@@ -16,7 +18,6 @@ from monitoring_service.schemas import (
     AlertPage,
     AlertPublic,
     AlertState,
-    ErrorBody,
     TelemetryPage,
     UnitDetail,
     UnitPage,
@@ -24,7 +25,7 @@ from monitoring_service.schemas import (
 )
 from monitoring_service.settings import MonitoringSettings
 
-UNIT_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+UNIT_ID = ID_PATTERN  # the one id rule (SPEC §4)
 MAX_PAGE = 500
 MAX_TELEMETRY_ROWS = 10_000
 MAX_RAW_RANGE = timedelta(days=1)

@@ -11,12 +11,6 @@ from pydantic import BaseModel, Field
 AlertState = Literal["active", "acknowledged", "cleared"]
 
 
-class ErrorBody(BaseModel):
-    """An error answer."""
-
-    detail: Any
-
-
 class AlertPublic(BaseModel):
     """One alert episode."""
 

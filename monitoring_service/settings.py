@@ -47,4 +47,3 @@ class MonitoringSettings(OperatorKeysMixin, RefusedDeviceKeysMixin, ReportSettin
     """Everything the monitoring service reads from the environment."""
 
     monitoring_port: int = Field(default=8002, ge=1, le=65535)
-    publish_timeout_s: float = Field(default=5.0, gt=0, le=60)

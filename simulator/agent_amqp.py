@@ -13,7 +13,7 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from google.protobuf.message import DecodeError
 
 from common.broker import BrokerUnavailable
-from common.topology import Names, declare_exchange, quorum_arguments
+from common.topology import Names, declare_agent
 from proto.megapack.v1 import commands_pb2
 
 log = structlog.get_logger("simulator.agent")
@@ -67,13 +67,9 @@ class AgentTransport:
 
     async def declare(self, channel: AbstractChannel, names: Names) -> None:
         """Declare exchanges, the agent queue and one binding per unit; start consuming."""
-        commands = await declare_exchange(channel, names.commands)
-        await declare_exchange(channel, names.command_acks)
         await channel.set_qos(prefetch_count=PREFETCH)
-        queue = await channel.declare_queue(
-            names.agent_queue(self._agent_id), durable=True, arguments=quorum_arguments()
-        )
-        await self._bind_units(channel, queue=queue.name, exchange=commands.name)
+        queue = await declare_agent(channel, names, self._agent_id)
+        await self._bind_units(channel, queue=queue.name, exchange=names.commands)
         await queue.consume(self.on_message)
         self.consuming.set()
         log.info("agent_consuming", queue=queue.name, units=len(self._unit_keys))

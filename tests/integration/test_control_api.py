@@ -215,10 +215,17 @@ async def test_a_units_commands_are_paged_newest_first(
     assert (await ops.get(f"/v1/units/{unit}/commands", params={"cursor": 1})).json()["items"] == []
 
 
-async def test_health_readiness_metrics_and_documented_answers(ops: httpx.AsyncClient) -> None:
+async def test_health_readiness_metrics_and_documented_answers(
+    ops: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
     ready = await ops.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"broker": True, "database": True, "answers": True}
+    unit = await add_unit(db)
+    answer = await ops.post(
+        f"/v1/units/{unit}/commands", json={"type": "set_power", "params": {"power_kw": 10}}
+    )
+    assert answer.status_code == 202, answer.text  # counted in the metric below
     metrics = (await ops.get("/metrics")).text
     assert 'control_commands_total{status="202",type="set_power"}' in metrics
     spec = (await ops.get("/openapi.json")).json()

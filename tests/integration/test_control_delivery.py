@@ -14,7 +14,7 @@ import httpx
 import pytest
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 
-from common.topology import Names, declare_exchange, quorum_arguments
+from common.topology import Names, declare_agent
 from db.migrate import migrate
 from proto.megapack.v1 import commands_pb2 as pb
 from tests.conftest import BASE_DATABASE_URL, RUN_ID, _drop_database
@@ -36,13 +36,10 @@ class ScriptedAgent:
     async def start(self, *units: str, consume: bool = True) -> ScriptedAgent:
         self.connection = await aio_pika.connect(self.url)
         channel = await self.connection.channel(publisher_confirms=True)
-        commands = await declare_exchange(channel, self.names.commands)
-        self.acks = await declare_exchange(channel, self.names.command_acks)
-        self.queue = await channel.declare_queue(
-            self.names.agent_queue(self.agent_id), durable=True, arguments=quorum_arguments()
-        )
+        self.queue = await declare_agent(channel, self.names, self.agent_id)
+        self.acks = await channel.get_exchange(self.names.command_acks)
         for unit in units:
-            await self.queue.bind(commands, routing_key=f"megapack.{unit}")
+            await self.queue.bind(self.names.commands, routing_key=f"megapack.{unit}")
         if consume:
             await self.queue.consume(self._on_command)
         return self
