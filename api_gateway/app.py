@@ -74,7 +74,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(telemetry_router(intake))
     app.add_exception_handler(RequestError, _request_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
-    app.add_middleware(TelemetryLane, intake=intake)
+    if settings.gateway_fast_path:
+        app.add_middleware(TelemetryLane, intake=intake)
     return app
 
 

@@ -9,6 +9,10 @@ expression matches every id of a column joined by newlines. The answer is "all v
 sure"; on "not sure" the gateway validates with pydantic, which decides and explains. So a
 batch passes here only if the models pass it too (a property test holds the two together).
 The columns are then published as they are (`MegapackColumns` / `EvColumns`).
+
+The column checks know every rule the models state, and nothing else: `rules_of` refuses, at
+import, a model with a validator, a constraint or an alias it does not mirror, so a rule added
+to the models later cannot be passed over by the fast path without anyone noticing.
 """
 
 from __future__ import annotations
@@ -23,9 +27,16 @@ from typing import Any, Literal, cast, get_args, get_origin
 
 from annotated_types import Ge, Le, MaxLen
 from google.protobuf.message import Message
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, WithJsonSchema
 
-from common.readings import MAX_EPOCH_MS, MAX_FUTURE_MS, TINY, timestamp_ms
+from common.readings import (
+    MAX_EPOCH_MS,
+    MAX_FUTURE_MS,
+    TINY,
+    ReadingBase,
+    _flush_tiny_field,
+    timestamp_ms,
+)
 
 How = Literal["number", "id", "choice", "codes", "timestamp"]
 Columns = dict[str, list[Any]]
@@ -62,8 +73,64 @@ def _many(pattern: str) -> re.Pattern[str]:
     return re.compile(f"(?:{one})(?:\n(?:{one}))*")
 
 
+# The validators the column checks mirror, and the fields' kinds each may cover: the
+# timestamp parser and window (the "timestamp" rule), and the flush of tiny magnitudes
+# (numbers_ok refuses those, and pydantic then decides).
+_MIRRORED_VALIDATORS: dict[Any, How] = {
+    getattr(ReadingBase._epoch_ms, "__func__", None): "timestamp",
+    _flush_tiny_field: "number",
+}
+_GENERAL = type(Field(pattern="x").metadata[0])  # pydantic's holder of `pattern=` and friends
+_ALLOW_INF_NAN = type(Field(allow_inf_nan=False).metadata[0])
+# The constraints each kind of rule mirrors (a `pattern` for ids and codes; WithJsonSchema
+# only documents the timestamp). Any other object in a field's metadata is refused.
+_MIRRORED_METADATA: dict[How, tuple[type, ...]] = {
+    "number": (Ge, Le, _ALLOW_INF_NAN),
+    "id": (_GENERAL,),
+    "codes": (_GENERAL, MaxLen),
+    "choice": (),
+    "timestamp": (WithJsonSchema,),
+}
+
+
+def _refuse_unmirrored(model: type[BaseModel], rules: tuple[Rule, ...]) -> None:
+    """TypeError for any rule of the model the column checks would not apply."""
+    where = model.__name__
+    kinds = {rule.name: rule.how for rule in rules}
+    decorators = model.__pydantic_decorators__
+    for kind in ("model_validators", "root_validators", "validators"):
+        if getattr(decorators, kind):
+            raise TypeError(f"{where}: {kind} are not mirrored by api_gateway/columns.py")
+    for name, decorator in decorators.field_validators.items():
+        function = getattr(decorator.func, "__func__", decorator.func)
+        how = _MIRRORED_VALIDATORS.get(function)
+        fields = decorator.info.fields
+        if how is None or any(kinds.get(field) != how for field in fields):
+            raise TypeError(
+                f"{where}.{name} validates {', '.join(fields)}: api_gateway/columns.py does "
+                "not mirror this validator (teach it the rule, or the fast path would skip it)"
+            )
+    for name, field in model.model_fields.items():
+        if field.alias is not None or field.validation_alias is not None:
+            raise TypeError(f"{where}.{name}: aliases are not mirrored by api_gateway/columns.py")
+        for constraint in (*field.metadata, *_metadata(field.annotation)):
+            allowed = _MIRRORED_METADATA[kinds[name]]
+            general = type(constraint) is _GENERAL and set(vars(constraint)) != {"pattern"}
+            if not isinstance(constraint, allowed) or general:
+                raise TypeError(
+                    f"{where}.{name}: api_gateway/columns.py does not mirror {constraint!r}"
+                )
+
+
 def rules_of(model: type[BaseModel]) -> tuple[Rule, ...]:
-    """The model's fields as column rules; a field of another shape is a programming error."""
+    """The model's fields as column rules; a field of another shape, or a validator or
+    constraint the column checks do not mirror, is a programming error (TypeError)."""
+    rules = _rules(model)
+    _refuse_unmirrored(model, rules)
+    return rules
+
+
+def _rules(model: type[BaseModel]) -> tuple[Rule, ...]:
     rules = []
     for name, field in model.model_fields.items():
         optional = not field.is_required()
@@ -104,8 +171,10 @@ def rules_of(model: type[BaseModel]) -> tuple[Rule, ...]:
                 Rule(name, "id", optional, nullable, default=default, pattern=_many(patterns[0]))
             )
         elif float in (annotation, *get_args(annotation)):
-            low = next(cast(float, c.ge) for c in constraints if isinstance(c, Ge))
-            high = next(cast(float, c.le) for c in constraints if isinstance(c, Le))
+            low = next((cast(float, c.ge) for c in constraints if isinstance(c, Ge)), None)
+            high = next((cast(float, c.le) for c in constraints if isinstance(c, Le)), None)
+            if low is None or high is None:
+                raise TypeError(f"{model.__name__}.{name}: a number needs both ge= and le=")
             rules.append(
                 Rule(name, "number", optional, nullable, default=default, low=low, high=high)
             )

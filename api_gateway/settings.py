@@ -24,3 +24,6 @@ class GatewaySettings(DeviceKeysMixin, BaseServiceSettings):
     # A body that does not arrive in time is a 408: a stalled upload must not hold a slot.
     body_read_timeout_s: float = Field(default=30.0, gt=0, le=600)
     max_bytes_in_flight: int = Field(default=16 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
+    # The ASGI fast lane (api_gateway/lane.py) answers telemetry POSTs around FastAPI; off
+    # (GATEWAY_FAST_PATH=0), the documented routes answer them: the same answers, more CPU.
+    gateway_fast_path: bool = True
