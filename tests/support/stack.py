@@ -76,7 +76,7 @@ class Service:
         )
         return self
 
-    def wait_ready(self, timeout_s: float = 20.0, path: str = "/readyz") -> Service:
+    def wait_ready(self, timeout_s: float = 60.0, path: str = "/readyz") -> Service:
         """Wait until the HTTP service answers 200 on `path`."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
