@@ -10,9 +10,9 @@ from common.logging import configure_logging
 from common.settings import load_settings
 from control_service.app import create_app
 from control_service.cli import Client, CliError, run
+from control_service.model import STATUSES
 from control_service.rules import COMMAND_TYPES, MEGAPACK_MODES
 from control_service.settings import ClientSettings, ControlSettings
-from db.commands import STATUSES
 
 PROG = "python -m control_service"
 CLIENT_ENV = "Client settings: CONTROL_URL (default http://localhost:8001), OPERATOR_API_KEY."

@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 
+from control_service.model import FINAL_STATUSES
 from control_service.settings import ClientSettings
-from db.commands import FINAL_STATUSES
 
 EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE = 0, 1, 3
 

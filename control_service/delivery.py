@@ -18,7 +18,7 @@ from common.broker import Broker, BrokerUnavailable
 from common.db import TRANSIENT_DB_ERRORS
 from common.topology import declare_commands
 from control_service.handlers import Answer, DeliveryFailed
-from db.commands import CommandRecord
+from control_service.model import CommandRecord
 from proto.megapack.v1 import commands_pb2
 
 log = structlog.get_logger("control_service")

@@ -10,8 +10,8 @@ from typing import Any, Protocol
 import structlog
 
 from control_service import metrics
+from control_service.model import FINAL_STATUSES, CommandRecord, NewCommand, UnitRecord
 from control_service.rules import Refused, check_params, check_unit, command_type, request_digest
-from db.commands import FINAL_STATUSES, CommandRecord, NewCommand, UnitRecord
 
 log = structlog.get_logger("control_service")
 

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from db.commands import UnitRecord
+from control_service.model import UnitRecord
 
 MEGAPACK_MODES = ("IDLE", "CHARGING", "DISCHARGING", "STANDBY", "MAINTENANCE")
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from control_service.model import STATUSES, CommandRecord
 from control_service.rules import (
     COMMAND_TYPES,
     NoParams,
@@ -16,7 +17,6 @@ from control_service.rules import (
     SetPowerParams,
     SetSocLimitsParams,
 )
-from db.commands import STATUSES, CommandRecord
 
 CommandTypeName = Literal[
     "set_mode",

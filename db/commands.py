@@ -4,47 +4,24 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 
-STATUSES = ("pending", "sent", "acknowledged", "completed", "rejected", "failed", "expired")
-FINAL_STATUSES = frozenset({"completed", "rejected", "failed", "expired"})
-
-# The only moves allowed: a status is written only over one of its predecessors, so a late or
-# duplicate answer never moves a command back. An answer may overtake the `sent` step (the
-# unit can answer before the broker's confirm reaches us) and COMPLETED may overtake ACK.
-PREDECESSORS: dict[str, tuple[str, ...]] = {
-    "sent": ("pending",),
-    "acknowledged": ("pending", "sent"),
-    "completed": ("pending", "sent", "acknowledged"),
-    "rejected": ("pending", "sent", "acknowledged"),
-    "failed": ("pending", "sent", "acknowledged"),
-    "expired": ("pending", "sent"),
-}
-# Steps a status implies, filled in when the unit's answer overtook them.
-_IMPLIED = {
-    "acknowledged": ("sent",),
-    "completed": ("sent", "acknowledged"),
-    "failed": ("sent", "acknowledged"),
-    "rejected": ("sent",),
-}
-
-
-# `expired` is the sweeper's conclusion that no unit got the command in time. An answer whose
-# own timestamp is within the command's expiry proves otherwise (it was held up by an outage
-# or a restart), so it replaces that conclusion; an answer stamped later never does.
-CORRECTS_EXPIRY = frozenset({"acknowledged", "completed", "rejected", "failed"})
-# Likewise `failed` by the completion timeout (TIMEOUT_REASON) is the service's conclusion: a
-# COMPLETED stamped before that conclusion (held up by a broker outage) replaces it.
-TIMEOUT_REASON = "no completion reported within "
+from control_service.model import (
+    CORRECTS_EXPIRY,
+    IMPLIED,
+    PREDECESSORS,
+    TIMEOUT_REASON,
+    CommandRecord,
+    NewCommand,
+    UnitRecord,
+)
 
 
 def _transition_sql(status: str) -> str:
     sets = [f"status = '{status}'", f"{status}_at = now()", "updated_at = now()"]
-    sets += [f"{step}_at = COALESCE({step}_at, now())" for step in _IMPLIED.get(status, ())]
+    sets += [f"{step}_at = COALESCE({step}_at, now())" for step in IMPLIED.get(status, ())]
     sets += ["delivery_error = NULL"] if status == "sent" else []
     where = "status IN (" + ", ".join(f"'{before}'" for before in PREDECESSORS[status]) + ")"
     if status in CORRECTS_EXPIRY:
@@ -72,66 +49,11 @@ def _transition_sql(status: str) -> str:
 TRANSITIONS = {status: _transition_sql(status) for status in PREDECESSORS}
 
 
-@dataclass(frozen=True, slots=True)
-class UnitRecord:
-    """What the control service needs to know about a unit."""
-
-    unit_id: str
-    kind: str
-    last_state: str
-    last_seen: datetime
-    rated_power_kw: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class NewCommand:
-    """A command about to be stored (status `pending`)."""
-
-    command_id: uuid.UUID
-    unit_id: str
-    kind: str
-    type: str
-    params: dict[str, Any]
-    ttl_s: int
-    requested_by: str
-    idempotency_key: str | None
-    request_digest: str
-
-
-@dataclass(frozen=True, slots=True)
-class CommandRecord:
-    """A stored command with the time of each step it went through."""
-
-    command_id: uuid.UUID
-    unit_id: str
-    kind: str
-    type: str
-    params: dict[str, Any]
-    ttl_s: int
-    requested_by: str
-    idempotency_key: str | None
-    request_digest: str
-    seq: int
-    status: str
-    created_at: datetime
-    expires_at: datetime
-    sent_at: datetime | None
-    acknowledged_at: datetime | None
-    completed_at: datetime | None
-    rejected_at: datetime | None
-    failed_at: datetime | None
-    expired_at: datetime | None
-    reason: str | None
-    agent_id: str | None
-    publish_attempts: int
-    delivery_error: str | None
-
-    @classmethod
-    def from_row(cls, row: asyncpg.Record) -> CommandRecord:
-        """Build from a `commands` row."""
-        values = {name: row[name] for name in cls.__slots__}
-        values["params"] = json.loads(row["params"])
-        return cls(**values)
+def _record(row: asyncpg.Record) -> CommandRecord:
+    """A `commands` row as a CommandRecord."""
+    values = {name: row[name] for name in CommandRecord.__slots__}
+    values["params"] = json.loads(row["params"])
+    return CommandRecord(**values)
 
 
 class CommandRepository:
@@ -175,7 +97,7 @@ class CommandRepository:
             new.idempotency_key,
             new.request_digest,
         )
-        return None if row is None else CommandRecord.from_row(row)
+        return None if row is None else _record(row)
 
     async def find_by_idempotency_key(self, requested_by: str, key: str) -> CommandRecord | None:
         """The command an operator created with this idempotency key, if any."""
@@ -184,12 +106,12 @@ class CommandRepository:
             requested_by,
             key,
         )
-        return None if row is None else CommandRecord.from_row(row)
+        return None if row is None else _record(row)
 
     async def get_command(self, command_id: uuid.UUID) -> CommandRecord | None:
         """One command by id."""
         row = await self._pool.fetchrow("SELECT * FROM commands WHERE command_id = $1", command_id)
-        return None if row is None else CommandRecord.from_row(row)
+        return None if row is None else _record(row)
 
     async def list_unit_commands(
         self, unit_id: str, *, limit: int, before: int | None = None, status: str | None = None
@@ -206,12 +128,12 @@ class CommandRepository:
             status,
             limit,
         )
-        return [CommandRecord.from_row(row) for row in rows]
+        return [_record(row) for row in rows]
 
     async def mark_sent(self, command_id: uuid.UUID, unit_id: str) -> CommandRecord | None:
         """`pending` -> `sent` after the broker's confirm; None when it had already moved on."""
         row = await self._pool.fetchrow(TRANSITIONS["sent"], command_id, unit_id, None, None)
-        return None if row is None else CommandRecord.from_row(row)
+        return None if row is None else _record(row)
 
     async def note_delivery_error(self, command_id: uuid.UUID, error: str) -> None:
         """Remember why a publish was not confirmed (shown to operators while it is pending)."""
@@ -258,7 +180,7 @@ class CommandRepository:
                     "SELECT * FROM commands WHERE command_id = $1", command_id
                 )
         assert row is not None  # locked above, so still there
-        return moved, CommandRecord.from_row(row)
+        return moved, _record(row)
 
     async def expire_overdue(self, *, grace_s: float) -> list[CommandRecord]:
         """Mark `expired` every pending or sent command whose expiry passed `grace_s` ago."""
@@ -273,7 +195,7 @@ class CommandRepository:
             list(PREDECESSORS["expired"]),
             grace_s,
         )
-        return [CommandRecord.from_row(row) for row in rows]
+        return [_record(row) for row in rows]
 
     async def fail_unfinished(self, *, timeout_s: float) -> list[CommandRecord]:
         """Mark `failed` every command acknowledged over `timeout_s` ago that never finished."""
@@ -286,7 +208,7 @@ class CommandRepository:
             timeout_s,
             TIMEOUT_REASON,
         )
-        return [CommandRecord.from_row(row) for row in rows]
+        return [_record(row) for row in rows]
 
     async def claim_pending(self, *, idle_s: float, limit: int = 100) -> list[CommandRecord]:
         """Claim pending, unexpired commands not published for `idle_s` (one claimer per row)."""
@@ -303,7 +225,7 @@ class CommandRepository:
             idle_s,
             limit,
         )
-        return [CommandRecord.from_row(row) for row in rows]
+        return [_record(row) for row in rows]
 
     async def answers(self, command_id: uuid.UUID) -> list[asyncpg.Record]:
         """Every answer received for a command, oldest first."""

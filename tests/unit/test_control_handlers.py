@@ -19,8 +19,8 @@ from control_service.handlers import (
     submit_command,
     sweep,
 )
+from control_service.model import PREDECESSORS, CommandRecord, NewCommand, UnitRecord
 from control_service.rules import Refused
-from db.commands import PREDECESSORS, CommandRecord, NewCommand, UnitRecord
 from proto.megapack.v1 import commands_pb2
 
 
