@@ -14,10 +14,12 @@ import structlog
 from aio_pika.abc import AbstractIncomingMessage
 from google.protobuf.message import DecodeError
 
-from common.broker import Broker, BrokerUnavailable
+from common.broker import Broker, BrokerUnavailable, Unroutable
 from common.db import TRANSIENT_DB_ERRORS
 from common.topology import declare_commands
-from control_service.handlers import Answer, DeliveryFailed
+from control_service.delivering import DeliveryFailed
+from control_service.delivering import Unroutable as NoQueue
+from control_service.handlers import Answer
 from control_service.model import CommandRecord
 from proto.megapack.v1 import commands_pb2
 
@@ -28,6 +30,8 @@ _ANSWER_STATUSES = {
     commands_pb2.COMMAND_ACK_STATUS_COMPLETED: "completed",
     commands_pb2.COMMAND_ACK_STATUS_REJECTED: "rejected",
     commands_pb2.COMMAND_ACK_STATUS_FAILED: "failed",
+    commands_pb2.COMMAND_ACK_STATUS_SUPERSEDED: "superseded",
+    commands_pb2.COMMAND_ACK_STATUS_LAPSED: "lapsed",
 }
 # Database trouble worth waiting out while holding the answer (it is acked only once stored).
 MIN_EXPIRATION_S = 0.001
@@ -48,6 +52,7 @@ def encode_command(command: CommandRecord) -> bytes:
         issued_at_ms=_epoch_ms(command.created_at),
         expires_at_ms=_epoch_ms(command.expires_at),
         requested_by=command.requested_by,
+        seq=command.seq,
     ).SerializeToString()
 
 
@@ -94,7 +99,10 @@ class BrokerPublisher:
                 encode_command(command),
                 expiration_s=max(remaining_s, MIN_EXPIRATION_S),
                 message_id=str(command.command_id),
+                require_route=True,
             )
+        except Unroutable as error:
+            raise NoQueue(f"no unit agent queue takes it: {error}") from error
         except BrokerUnavailable as error:
             raise DeliveryFailed(str(error)) from error
 
