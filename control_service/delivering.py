@@ -13,7 +13,10 @@ from control_service import metrics
 from control_service.model import CommandRecord
 
 log = structlog.get_logger("control_service")
-PUBLISHES_IN_FLIGHT = 256  # confirms awaited at once: a 1,000-unit group in a few round trips
+# Commands claimed and published per round: enough to fill the broker's confirm pipeline, few
+# enough that none waits long for its confirm (a claim older than COMMAND_REPUBLISH_AFTER_S
+# would be published again).
+PUBLISHES_IN_FLIGHT = 64
 
 
 class DeliveryFailed(Exception):
@@ -52,12 +55,23 @@ async def deliver_many(
     claimed: bool = False,
 ) -> list[CommandRecord]:
     """Publish pending commands and mark them `sent` once confirmed (`failed` when no queue
-    takes them); returns their latest states, in the order given.
+    takes them); returns their latest states.
 
-    A command is claimed before it is published, so one superseded meanwhile never goes out.
+    A command is claimed before it is published (`claimed`: already), a round at a time, so
+    one superseded meanwhile never goes out and none is claimed long before its publish.
     """
-    if not claimed:
-        commands = await store.claim([command.command_id for command in commands])
+    latest: list[CommandRecord] = []
+    for start in range(0, len(commands), PUBLISHES_IN_FLIGHT):
+        chunk = commands[start : start + PUBLISHES_IN_FLIGHT]
+        if not claimed:
+            chunk = await store.claim([command.command_id for command in chunk])
+        latest += await _deliver_round(store, publisher, chunk)
+    return latest
+
+
+async def _deliver_round(
+    store: DeliveryStore, publisher: CommandPublisher, commands: list[CommandRecord]
+) -> list[CommandRecord]:
     outcomes = await _publish_all(publisher, commands)
     latest: dict[uuid.UUID, CommandRecord] = {c.command_id: c for c in commands}
     confirmed = [c.command_id for c, error in outcomes if error is None]
@@ -93,14 +107,11 @@ async def deliver_many(
 async def _publish_all(
     publisher: CommandPublisher, commands: list[CommandRecord]
 ) -> list[tuple[CommandRecord, DeliveryFailed | None]]:
-    gate = asyncio.Semaphore(PUBLISHES_IN_FLIGHT)
-
     async def one(command: CommandRecord) -> tuple[CommandRecord, DeliveryFailed | None]:
-        async with gate:
-            try:
-                await publisher.publish(command)
-            except DeliveryFailed as error:
-                return command, error
-            return command, None
+        try:
+            await publisher.publish(command)
+        except DeliveryFailed as error:
+            return command, error
+        return command, None
 
     return list(await asyncio.gather(*(one(command) for command in commands)))

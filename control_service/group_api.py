@@ -3,7 +3,7 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException
+from fastapi import APIRouter, BackgroundTasks, Depends, Header, HTTPException
 from fastapi.responses import JSONResponse
 
 from common.http import operator_key_dependency, reject_unknown_query
@@ -12,7 +12,7 @@ from control_service import metrics
 from control_service.api import IDEMPOTENCY_KEY, Store, defaults, errors
 from control_service.delivering import CommandPublisher
 from control_service.group_schemas import GroupAccepted, GroupCreate, GroupPublic
-from control_service.groups import GroupRequest, submit_group
+from control_service.groups import GroupRequest, deliver_group, submit_group
 from control_service.rules import Refused
 from control_service.settings import ControlSettings
 
@@ -34,7 +34,10 @@ def groups_router(settings: ControlSettings, publisher: CommandPublisher) -> API
         status_code=202,
         response_model=GroupAccepted,
         responses={
-            202: {"description": "one command per selected unit (rejected ones with a reason)"},
+            202: {
+                "description": "one command per selected unit (rejected ones with a reason), "
+                "stored; they are published right after this answer"
+            },
             **errors(400, 401, 403, 404, 409, 422, 503),
         },
         summary="Send one command to every unit of a site, a fleet or a list",
@@ -43,6 +46,7 @@ def groups_router(settings: ControlSettings, publisher: CommandPublisher) -> API
         body: GroupCreate,
         key: Operator,
         store: Store,
+        background: BackgroundTasks,
         idempotency_key: Annotated[
             str | None,
             Header(
@@ -52,7 +56,7 @@ def groups_router(settings: ControlSettings, publisher: CommandPublisher) -> API
         ] = None,
     ) -> JSONResponse:
         try:
-            group, created = await submit_group(
+            group, created, pending = await submit_group(
                 store=store,
                 publisher=publisher,
                 request=GroupRequest(
@@ -71,6 +75,8 @@ def groups_router(settings: ControlSettings, publisher: CommandPublisher) -> API
             headers = {"Retry-After": "2"} if refused.status == 503 else None
             raise HTTPException(refused.status, refused.detail, headers=headers) from None
         metrics.COMMANDS.labels(f"group:{body.type}", "202").inc()
+        # Published after the answer: a 10,000-unit group must not hold the request open.
+        background.add_task(deliver_group, store=store, publisher=publisher, commands=pending)
         accepted = GroupAccepted(group_id=group.group_id, commands=group.command_count)
         return JSONResponse(
             accepted.model_dump(mode="json"),

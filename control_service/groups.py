@@ -67,15 +67,16 @@ async def submit_group(
     publisher: CommandPublisher,
     request: GroupRequest,
     defaults: Defaults,
-) -> tuple[NewGroup, bool]:
-    """Check, store (one statement) and deliver a group: (the group, whether this call made it)."""
+) -> tuple[NewGroup, bool, list[CommandRecord]]:
+    """Check and store a group (one statement): (the group, whether this call made it, its
+    pending commands, for `deliver_group` to publish after the answer)."""
     digest = _digest(request)
     if request.idempotency_key is not None:
         existing = await store.find_group_by_idempotency_key(
             request.requested_by, request.idempotency_key
         )
         if existing is not None:
-            return replayed(existing.request_digest, digest, existing), False
+            return replayed(existing.request_digest, digest, existing), False, []
     command = command_type(request.type_name)
     params = check_params(command, request.params, default_hold_s=defaults.hold_s)
     not_before = check_not_before(request.not_before, now=datetime.now(UTC))
@@ -111,7 +112,7 @@ async def submit_group(
             request.requested_by, request.idempotency_key
         )
         assert again is not None
-        return replayed(again.request_digest, digest, again), False
+        return replayed(again.request_digest, digest, again), False, []
     commands, superseded = stored
     closed(superseded)
     for status in ("pending", "scheduled", "rejected"):
@@ -120,10 +121,15 @@ async def submit_group(
             metrics.TRANSITIONS.labels(status).inc(count)
     log.info("command_group_created", group_id=str(group_id), commands=len(commands),
              type=command.name, requested_by=request.requested_by)  # fmt: skip
-    pending = [c for c in commands if c.status == "pending"]
-    if pending:
-        await deliver_many(store=store, publisher=publisher, commands=pending)
-    return group, True
+    return group, True, [c for c in commands if c.status == "pending"]
+
+
+async def deliver_group(
+    *, store: DeliveryStore, publisher: CommandPublisher, commands: list[CommandRecord]
+) -> None:
+    """Publish a group's pending commands (a round at a time; the republisher covers a crash)."""
+    if commands:
+        await deliver_many(store=store, publisher=publisher, commands=commands)
 
 
 def _command(

@@ -10,7 +10,12 @@ from typing import Any, Protocol, TypeVar
 import structlog
 
 from control_service import metrics
-from control_service.delivering import CommandPublisher, DeliveryStore, deliver_many
+from control_service.delivering import (
+    PUBLISHES_IN_FLIGHT,
+    CommandPublisher,
+    DeliveryStore,
+    deliver_many,
+)
 from control_service.model import FINAL_STATUSES, CommandRecord, NewCommand, UnitRecord
 from control_service.rules import (
     Refused,
@@ -216,14 +221,17 @@ async def sweep(
 
 async def release_scheduled(*, store: CommandStore, publisher: CommandPublisher) -> int:
     """Publish the scheduled commands whose `not_before` has come (the schedule is stored)."""
-    if not publisher.ready:
-        return 0
-    due = await store.release_due()
-    if due:
-        metrics.TRANSITIONS.labels("pending").inc(len(due))
-        log.info("commands_released", count=len(due))
-        await deliver_many(store=store, publisher=publisher, commands=due, claimed=True)
-    return len(due)
+    released = 0
+    while publisher.ready:
+        due = await store.release_due(limit=PUBLISHES_IN_FLIGHT)
+        if due:
+            metrics.TRANSITIONS.labels("pending").inc(len(due))
+            log.info("commands_released", count=len(due))
+            await deliver_many(store=store, publisher=publisher, commands=due, claimed=True)
+        released += len(due)
+        if len(due) < PUBLISHES_IN_FLIGHT:
+            break
+    return released
 
 
 async def republish_pending(

@@ -35,11 +35,13 @@ class JobQueries:
     _pool: asyncpg.Pool
 
     async def claim(self, command_ids: list[uuid.UUID]) -> list[CommandRecord]:
-        """Claim pending commands for publishing (a superseded one is never claimed)."""
+        """Claim new pending commands for their first publish (a superseded one, or one the
+        republisher already took, is not claimed)."""
         rows = await self._pool.fetch(
             """UPDATE commands SET publish_attempts = publish_attempts + 1,
                    last_publish_at = now()
-               WHERE command_id = ANY($1::uuid[]) AND status = 'pending' RETURNING *""",
+               WHERE command_id = ANY($1::uuid[]) AND status = 'pending'
+                 AND publish_attempts = 0 RETURNING *""",
             command_ids,
         )
         return [record(row) for row in rows]

@@ -38,9 +38,9 @@ def fleet(amqp_url: str, amqp_prefix: str) -> Iterator[tuple[Stack, str]]:
     asyncio.run(migrate(url))
     built = Stack(service_env(database_url=url, amqp_url=amqp_url, prefix=f"{amqp_prefix}fleet."))
     built.control.env["EFFECT_TIMEOUT_S"] = "15"
-    built.gateway.start().wait_ready()
+    built.gateway.start().wait_ready(60)
     built.ingestion.start()
-    built.control.start().wait_ready()
+    built.control.start().wait_ready(60)
     built.simulator.start()
     asyncio.run(agent_listening(built))
     yield built, url

@@ -3,6 +3,7 @@ statement, idempotency, and hostile input refused with nothing created."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,9 +21,20 @@ from tests.support.stack import OPERATOR_SECRET, Service
 @pytest.fixture(scope="module")
 def control(stack_env: dict[str, str]) -> Iterator[Service]:
     bind_command_sink(stack_env["AMQP_URL"], stack_env["AMQP_PREFIX"])
-    service = control_service(stack_env).start().wait_ready()
+    service = control_service(stack_env).start().wait_ready(60)
     yield service
     service.stop()
+
+
+async def delivered(http: httpx.AsyncClient, group_id: str, timeout_s: float = 30) -> Any:
+    """The group once none of its commands is still pending (they are published after the
+    answer)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        group = (await http.get(f"/v1/command-groups/{group_id}")).json()
+        if "pending" not in group["counts"] or time.monotonic() > deadline:
+            return group
+        await asyncio.sleep(0.1)
 
 
 @pytest.fixture
@@ -48,7 +60,7 @@ async def test_each_unit_gets_its_command_or_a_rejection_with_the_reason(
     answer = await ops.post("/v1/command-groups", json=body)
     assert answer.status_code == 202, answer.text
     assert answer.json()["commands"] == 5
-    group = (await ops.get(f"/v1/command-groups/{answer.json()['group_id']}")).json()
+    group = await delivered(ops, answer.json()["group_id"])
     by_unit = {c["unit_id"]: c for c in group["commands"]}
     assert by_unit[healthy]["status"] == "sent"
     reasons = {unit: by_unit[unit]["reason"] for unit in (small, faulted, vehicle, unknown)}
@@ -72,7 +84,7 @@ async def test_a_site_selector_takes_the_units_of_that_site_at_that_moment(
     body = {"selector": {"site_id": site}, "type": "set_mode", "params": {"mode": "STANDBY"}}
     answer = await ops.post("/v1/command-groups", json=body)
     assert (answer.status_code, answer.json()["commands"]) == (202, 3), answer.text
-    group = (await ops.get(f"/v1/command-groups/{answer.json()['group_id']}")).json()
+    group = await delivered(ops, answer.json()["group_id"])
     assert [c["unit_id"] for c in group["commands"]] == units
     assert group["counts"] == {"sent": 3}
     empty = await ops.post("/v1/command-groups", json={**body, "selector": {"site_id": "NOPE"}})
@@ -165,7 +177,7 @@ async def test_a_large_group_is_stored_in_one_go_and_every_command_is_sent(
         json={"selector": {"site_id": site}, "type": "set_power", "params": {"power_kw": 100}},
     )
     assert (answer.status_code, answer.json()["commands"]) == (202, 500), answer.text
-    group = (await ops.get(f"/v1/command-groups/{answer.json()['group_id']}")).json()
+    group = await delivered(ops, answer.json()["group_id"])
     assert group["counts"] == {"sent": 500}, (group["counts"], time.monotonic() - started)
     seqs = await db.fetch(
         "SELECT seq FROM commands WHERE group_id = $1::uuid ORDER BY seq", group["group_id"]

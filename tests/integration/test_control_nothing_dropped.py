@@ -20,6 +20,7 @@ from db.commands import CommandRepository
 from proto.megapack.v1 import commands_pb2 as pb
 from tests.integration.test_control_api import JSON, add_unit, control_service
 from tests.integration.test_control_delivery import SOC_LIMITS, ScriptedAgent, wait_status
+from tests.integration.test_control_groups import delivered
 from tests.integration.test_control_outages import proxy_for, through
 from tests.support.readings import unique
 from tests.support.stack import OPERATOR_SECRET
@@ -101,7 +102,7 @@ async def test_a_command_no_unit_queue_takes_is_failed_at_once(
             group = await http.post(
                 "/v1/command-groups", json={**SOC_LIMITS, "selector": {"unit_ids": [unit]}}
             )
-            members = (await http.get(f"/v1/command-groups/{group.json()['group_id']}")).json()
+            members = await delivered(http, group.json()["group_id"])
     finally:
         service.stop()
     assert answer.status_code == 202, answer.text

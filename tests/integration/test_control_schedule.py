@@ -42,7 +42,7 @@ async def test_the_schedule_survives_a_restart_and_superseded_commands_never_go_
     service = (
         control_service({**stack_env, "AMQP_PREFIX": prefix, "DATABASE_URL": lone_database})
         .start()
-        .wait_ready()
+        .wait_ready(60)
     )
     agent = ScriptedAgent(amqp_url, prefix)
     db = await asyncpg.connect(lone_database)
@@ -59,23 +59,23 @@ async def test_the_schedule_survives_a_restart_and_superseded_commands_never_go_
                 created: dict[str, object] = answer.json()
                 return created
 
-            replaced = await post({**SOC_LIMITS, "not_before": at(3), "ttl_s": 30})
+            replaced = await post({**SOC_LIMITS, "not_before": at(3), "ttl_s": 120})
             assert replaced["status"] == "scheduled"
             assert replaced["history"][0]["status"] == "scheduled"  # type: ignore[index]
             newer = await post(
                 {"type": "set_soc_limits", "params": {"min_percent": 20, "max_percent": 80},
-                 "not_before": at(3.5), "ttl_s": 30}
+                 "not_before": at(3.5), "ttl_s": 120}
             )  # fmt: skip
             later = await post(
-                {"type": "set_mode", "params": {"mode": "IDLE"}, "not_before": at(6)}
+                {"type": "set_mode", "params": {"mode": "IDLE"}, "not_before": at(6), "ttl_s": 120}
             )
             gone = (await http.get(f"/v1/commands/{replaced['command_id']}")).json()
             assert (gone["status"], gone["superseded_by"]) == ("superseded", newer["command_id"])
             expires = datetime.fromisoformat(str(newer["expires_at"]))
             not_before = datetime.fromisoformat(str(newer["not_before"]))
-            assert expires - not_before == timedelta(seconds=30)  # the TTL counts from then
+            assert expires - not_before == timedelta(seconds=120)  # the TTL counts from then
         service.kill()  # the schedule must come from the database, not from memory
-        service.start().wait_ready()
+        service.start().wait_ready(60)
         first, message = await agent.next(timeout_s=20)
         received_at = time.time()
         second, _ = await agent.next(timeout_s=20)  # barrier: released after `replaced` was due

@@ -102,7 +102,7 @@ class FakeStore:
         claimed = []
         for command_id in command_ids:
             command = self.commands[command_id]
-            if command.status == "pending":
+            if command.status == "pending" and command.publish_attempts == 0:
                 attempts = command.publish_attempts + 1
                 claimed.append(dataclasses.replace(command, publish_attempts=attempts))
                 self.commands[command_id] = claimed[-1]
