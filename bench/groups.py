@@ -51,7 +51,7 @@ async def group_commands(stack: Stack) -> dict[str, Any]:
     control = Proc(
         "control", "control_service",
         stack.env(OPERATOR_API_KEYS=f"ops:{OPERATOR_KEY}", CONTROL_PORT=str(port),
-                  COMMAND_SWEEP_INTERVAL_S="0.2", EFFECT_TIMEOUT_S="60"),
+                  COMMAND_SWEEP_INTERVAL_S="0.2", EFFECT_TIMEOUT_S="120"),
         port=port,
     ).start()  # fmt: skip
     simulator = Proc(
@@ -63,7 +63,7 @@ async def group_commands(stack: Stack) -> dict[str, Any]:
     )  # fmt: skip
     results: dict[str, Any] = {"units": UNITS}
     try:
-        await control.wait_ready(60)
+        await control.wait_ready(120)
         simulator.start()
         stack.say(f"groups: {UNITS} simulated Megapacks reporting...")
         await _until(
@@ -89,7 +89,7 @@ async def _one_group(
 ) -> dict[str, Any]:
     cpu_before, started = cpu_seconds(control.pid), time.monotonic()
     answer = await http.post(
-        "/v1/command-groups", json={**body, "selector": {"site_id": "SITE-01"}, "ttl_s": 60}
+        "/v1/command-groups", json={**body, "selector": {"site_id": "SITE-01"}, "ttl_s": 300}
     )
     answer.raise_for_status()
     accepted_s = time.monotonic() - started
@@ -99,7 +99,7 @@ async def _one_group(
         group: dict[str, Any] = (await http.get(f"/v1/command-groups/{group_id}")).json()
         return group
 
-    group = await _until(probe, lambda g: all(c["status"] in FINAL for c in g["commands"]), 120)
+    group = await _until(probe, lambda g: all(c["status"] in FINAL for c in g["commands"]), 300)
     all_final_s = time.monotonic() - started
     cpu_s = cpu_seconds(control.pid) - cpu_before
     rows = await stack.db.fetch(  # type: ignore[union-attr]
