@@ -13,11 +13,11 @@ import orjson
 import uvloop
 from rich.console import Console
 
-from bench import scenarios, simulated
+from bench import groups, scenarios, simulated
 from bench.report import judge, print_report
 from bench.stack import Options, Stack
 
-ALL = ("single", "json", "protobuf", "lag", "overload", "drain", "parts", "simulator")
+ALL = ("single", "json", "protobuf", "lag", "overload", "drain", "parts", "simulator", "groups")
 
 
 def parse(argv: list[str] | None = None) -> Options:
@@ -98,6 +98,8 @@ async def run(stack: Stack) -> dict[str, Any]:
         results["parts"] = await scenarios.parts(stack)
     if "simulator" in chosen:
         results["simulator"] = await simulated.simulator(stack)
+    if "groups" in chosen:
+        results["groups"] = await groups.group_commands(stack)
     return results
 
 
@@ -129,9 +131,9 @@ async def main_async(options: Options, console: Console) -> dict[str, Any]:
     return results
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Parse, run, print the tables, write the JSON."""
-    options = parse()
+    options = parse(argv)
     console = Console(width=None if Console().is_terminal else 150)
     results = uvloop.run(main_async(options, console))
     print_report(console, results)

@@ -97,7 +97,7 @@ class Stack:
             self.gateways.append(gateway.start())
         await self.start_consumers()
         for gateway in self.gateways:
-            await gateway.wait_ready()
+            await gateway.wait_ready(120)  # a busy machine imports slowly
         self.say(f"{len(self.gateways)} gateway(s), {len(self.consumers)} consumer(s) ready")
 
     async def start_consumers(self) -> None:

@@ -2,7 +2,9 @@
 
 An observer queue bound to `command_acks` sees every answer the unit agent publishes. The agent
 answers a repeated delivery with its earlier answers (same `at_ms`), so a second *execution*
-shows as a second ACKNOWLEDGED answer with another `at_ms`.
+shows as a second ACKNOWLEDGED answer with another `at_ms`. The mix has single, scheduled
+(`not_before`) and group commands; newer commands supersede older unsent ones, and a
+superseded command must never be executed.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aio_pika
@@ -24,13 +26,15 @@ from chaos.stack import Stack
 from common.topology import declare_exchange, quorum_arguments
 from proto.megapack.v1 import commands_pb2
 
-FINAL = {"completed", "rejected", "failed", "expired"}
+FINAL = {"completed", "rejected", "failed", "expired", "superseded"}
 ACKNOWLEDGED = commands_pb2.COMMAND_ACK_STATUS_ACKNOWLEDGED
 ANSWER_STATUS = {
     commands_pb2.COMMAND_ACK_STATUS_COMPLETED: "completed",
     commands_pb2.COMMAND_ACK_STATUS_REJECTED: "rejected",
     commands_pb2.COMMAND_ACK_STATUS_FAILED: "failed",
+    commands_pb2.COMMAND_ACK_STATUS_SUPERSEDED: "superseded",
 }
+VERIFIED = {"set_power", "set_mode"}  # completed by telemetry, not by the unit's word
 MEGAPACKS = [f"MP-{i:04d}" for i in range(1, 5)]
 EVS = [f"EV-{i:04d}" for i in range(1, 5)]
 
@@ -52,7 +56,21 @@ def _command(rng: random.Random) -> tuple[str, dict[str, Any]]:
             ]
         )
     # Short lives, some shorter than an outage: expiry must happen, and be honoured.
-    return unit, {**choice, "ttl_s": rng.choice([2, 5, 10])}
+    body = {**choice, "ttl_s": rng.choice([2, 5, 10])}
+    if rng.random() < 0.25:  # scheduled a little ahead: released from the database
+        body["not_before"] = (datetime.now(UTC) + timedelta(seconds=rng.uniform(1, 3))).isoformat()
+    return unit, body
+
+
+def _group(rng: random.Random) -> dict[str, Any]:
+    units = rng.sample(MEGAPACKS, rng.randint(2, len(MEGAPACKS)))
+    choice = rng.choice(
+        [
+            {"type": "set_mode", "params": {"mode": rng.choice(["IDLE", "STANDBY"])}},
+            {"type": "set_soc_limits", "params": {"min_percent": 5, "max_percent": 95}},
+        ]
+    )
+    return {**choice, "selector": {"unit_ids": units}, "ttl_s": rng.choice([5, 10])}
 
 
 @dataclass
@@ -65,13 +83,45 @@ class CommandFlow:
     refusals: Counter[str] = field(default_factory=Counter)
     rng: random.Random = field(default_factory=lambda: random.Random(11))
 
+    groups: int = 0
+
     async def run(self, stop: asyncio.Event) -> None:
-        """Send until `stop` is set."""
+        """Send until `stop` is set: one group for every five single commands."""
+        sent = 0
         while not stop.is_set():
             started = time.monotonic()
-            unit, body = _command(self.rng)
-            await self.send(unit, body)
+            if sent % 6 == 5:
+                await self.send_group(_group(self.rng))
+            else:
+                unit, body = _command(self.rng)
+                await self.send(unit, body)
+            sent += 1
             await asyncio.sleep(max(0.0, 1 / self.rate - (time.monotonic() - started)))
+
+    async def send_group(self, body: dict[str, Any], give_up_s: float = 30) -> None:
+        """POST a group until a 202, then take each unit's command into `issued`."""
+        headers = {"Idempotency-Key": uuid.uuid4().hex}
+        deadline = time.monotonic() + give_up_s
+        while time.monotonic() < deadline:
+            try:
+                response = await self.client.post(
+                    "/v1/command-groups", json=body, headers=headers, timeout=10
+                )
+                if response.status_code == 202:
+                    group_id = response.json()["group_id"]
+                    group = await self.client.get(f"/v1/command-groups/{group_id}", timeout=10)
+                    if group.status_code == 200:
+                        self.groups += 1
+                        for member in group.json()["commands"]:
+                            self.issued[member["command_id"]] = member
+                        return
+            except httpx.HTTPError as error:
+                self.refusals[type(error).__name__] += 1
+            else:
+                self.refusals[f"group {response.status_code}"] += 1
+                if response.status_code not in (202, 503):
+                    return
+            await asyncio.sleep(0.5)
 
     async def send(self, unit: str, body: dict[str, Any], give_up_s: float = 30) -> str | None:
         """POST until a 202 (returns the command id) or a final refusal."""
@@ -157,6 +207,7 @@ class CommandVerdict:
     executed: int
     executed_twice: int
     executed_after_expiry: int
+    executed_superseded: int
     wrong_status: list[str]
     statuses: Counter[str]
     unknown_answered: int  # answers about commands the flow never got an id for
@@ -169,19 +220,24 @@ class CommandVerdict:
             and self.executed > 0
             and self.executed_twice == 0
             and self.executed_after_expiry == 0
+            and self.executed_superseded == 0
             and not self.wrong_status
             and self.unknown_answered == 0
         )
 
 
-def _expected(answers: list[commands_pb2.CommandAck]) -> set[str]:
+def _expected(answers: list[commands_pb2.CommandAck], view: dict[str, Any]) -> set[str]:
     """The final statuses the unit's answers allow."""
     ends = {ANSWER_STATUS[a.status] for a in answers if a.status in ANSWER_STATUS}
+    if "completed" in ends and view.get("type") in VERIFIED:
+        ends.add("failed")  # the unit says done; telemetry decides (EFFECT_TIMEOUT_S)
     if ends:
         return ends
     if any(a.status == ACKNOWLEDGED for a in answers):
         return {"failed"}  # acknowledged but never finished: the completion timeout fails it
-    return {"expired"}
+    # Never answered: it expired, or a newer command superseded it before it went out, or
+    # (in a group) the service refused it for that unit.
+    return {"expired", "superseded", *(("rejected",) if view.get("group_id") else ())}
 
 
 def judge(
@@ -191,7 +247,7 @@ def judge(
     answers: dict[str, list[commands_pb2.CommandAck]],
 ) -> CommandVerdict:
     """Compare every command's final status with the answers the agent published."""
-    executed = twice = late = 0
+    executed = twice = late = superseded = 0
     wrong: list[str] = []
     for command_id, view in views.items():
         said = answers.get(command_id, [])
@@ -200,9 +256,12 @@ def judge(
         twice += len(runs) > 1
         expires_ms = int(datetime.fromisoformat(view["expires_at"]).timestamp() * 1000)
         late += any(at_ms > expires_ms for _, at_ms in runs)
-        if view["status"] not in _expected(said):
-            wrong.append(f"{command_id} {view['status']} (unit said {sorted(_expected(said))})")
+        superseded += view["status"] == "superseded" and bool(runs)
+        if view["status"] not in (allowed := _expected(said, view)):
+            wrong.append(f"{command_id} {view['status']} (unit said {sorted(allowed)})")
     final = sum(1 for v in views.values() if v.get("status") in FINAL)
     statuses = Counter(str(v.get("status")) for v in views.values())
     unknown = len(set(answers) - set(views))
-    return CommandVerdict(issued, final, executed, twice, late, wrong, statuses, unknown)
+    return CommandVerdict(
+        issued, final, executed, twice, late, superseded, wrong, statuses, unknown
+    )

@@ -41,6 +41,7 @@ def render(outcome: Outcome) -> str:
             f"  executed by the unit    {commands.executed}",
             f"  executed twice          {commands.executed_twice}",
             f"  executed after expiry   {commands.executed_after_expiry}",
+            f"  superseded, executed    {commands.executed_superseded}",
             f"  wrong final status      {len(commands.wrong_status)} {commands.wrong_status[:3]}",
             f"  answered, never issued  {commands.unknown_answered}",
         ]

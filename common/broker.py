@@ -22,6 +22,10 @@ class BrokerUnavailable(Exception):
     """The broker is unreachable or did not confirm a publish in time."""
 
 
+class Unroutable(BrokerUnavailable):
+    """The broker confirmed a `require_route` message but returned it: no queue took it."""
+
+
 class Broker:
     """One robust connection and one channel with publisher confirms."""
 
@@ -125,7 +129,7 @@ class Broker:
         except TimeoutError:
             raise BrokerUnavailable("publish not confirmed in time") from None
         if require_route and isinstance(confirmation, aiormq.abc.DeliveredMessage):
-            raise BrokerUnavailable(f"no queue is bound to {exchange!r} for {routing_key!r}")
+            raise Unroutable(f"no queue is bound to {exchange!r} for {routing_key!r}")
 
     async def close(self) -> None:
         """Stop connecting and close the connection."""

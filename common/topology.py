@@ -52,6 +52,14 @@ class Names:
         return f"{self.prefix}control.acks"
 
     @property
+    def acks_dead_letters(self) -> str:
+        return f"{self.prefix}command_acks.dlx"
+
+    @property
+    def acks_dead_letter_queue(self) -> str:
+        return f"{self.prefix}control.acks.dlq"
+
+    @property
     def alerts(self) -> str:
         return f"{self.prefix}alerts"
 
@@ -61,11 +69,23 @@ class Names:
 
     @property
     def exchanges(self) -> tuple[str, ...]:
-        return (self.telemetry, self.dead_letters, self.commands, self.command_acks, self.alerts)
+        return (
+            self.telemetry,
+            self.dead_letters,
+            self.commands,
+            self.command_acks,
+            self.acks_dead_letters,
+            self.alerts,
+        )
 
     @property
     def queues(self) -> tuple[str, ...]:
-        return (self.ingest_queue, self.dead_letter_queue, self.acks_queue)
+        return (
+            self.ingest_queue,
+            self.dead_letter_queue,
+            self.acks_queue,
+            self.acks_dead_letter_queue,
+        )
 
 
 def quorum_arguments(
@@ -119,11 +139,25 @@ async def declare_telemetry(channel: AbstractChannel, names: Names) -> AbstractQ
 
 
 async def declare_commands(channel: AbstractChannel, names: Names) -> AbstractQueue:
-    """Commands and command-ack exchanges and the control service's ack queue."""
+    """Commands and command-ack exchanges and the control service's ack queue.
+
+    An answer the control service could not store within its delivery limit (a long database
+    outage) is dead-lettered to `control.acks.dlq`, which the service also consumes: a unit's
+    answer is never dropped, however long the database is away.
+    """
     await declare_exchange(channel, names.commands)
     acks = await declare_exchange(channel, names.command_acks)
+    dead_letters = await declare_exchange(channel, names.acks_dead_letters)
+    dlq = await channel.declare_queue(
+        names.acks_dead_letter_queue,
+        durable=True,
+        arguments=quorum_arguments(delivery_limit=DEAD_LETTER_DELIVERY_LIMIT),
+    )
+    await dlq.bind(dead_letters, routing_key="#")
     queue = await channel.declare_queue(
-        names.acks_queue, durable=True, arguments=quorum_arguments()
+        names.acks_queue,
+        durable=True,
+        arguments=quorum_arguments(dead_letter_exchange=names.acks_dead_letters),
     )
     await queue.bind(acks, routing_key="#")
     return queue

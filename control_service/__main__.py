@@ -10,9 +10,9 @@ from common.logging import configure_logging
 from common.settings import load_settings
 from control_service.app import create_app
 from control_service.cli import Client, CliError, run
+from control_service.model import STATUSES
 from control_service.rules import COMMAND_TYPES, MEGAPACK_MODES
 from control_service.settings import ClientSettings, ControlSettings
-from db.commands import STATUSES
 
 PROG = "python -m control_service"
 CLIENT_ENV = "Client settings: CONTROL_URL (default http://localhost:8001), OPERATOR_API_KEY."
@@ -34,14 +34,18 @@ def parser() -> argparse.ArgumentParser:
 
     send = commands.add_parser(
         "send",
-        help="send a command to a unit",
-        description=f"Send a command to a unit. {CLIENT_ENV}",
+        help="send a command to a unit, or to every unit of a site, a fleet or a list",
+        description=f"Send a command to a unit, or (with --site, --fleet or --units) one "
+        f"command to each unit of a group. {CLIENT_ENV}",
         epilog=f"examples:\n  {PROG} send MP-0001 set_power --power-kw -500\n"
         f"  {PROG} send MP-0001 set_mode --mode DISCHARGING --wait\n"
-        f"  {PROG} send EV-0001 set_charge_limit --limit-percent 80",
+        f"  {PROG} send EV-0001 set_charge_limit --limit-percent 80\n"
+        f"  {PROG} send --site SITE-01 set_mode --mode STANDBY --wait\n"
+        f"  {PROG} send --units MP-0001,MP-0002 set_power --power-kw 500 --hold-s 60\n"
+        f"  {PROG} send MP-0001 set_mode --mode IDLE --not-before 2026-12-01T18:00:00Z",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    send.add_argument("unit_id", help="e.g. MP-0001 or EV-0001")
+    send.add_argument("unit_id", nargs="?", help="e.g. MP-0001 or EV-0001 (not with a group)")
     send.add_argument("type", choices=list(COMMAND_TYPES), help="the command type")
     send.add_argument("--mode", choices=MEGAPACK_MODES, help="set_mode: the mode to enter")
     send.add_argument("--power-kw", type=float, help="set_power: kW, positive discharges")
@@ -51,6 +55,14 @@ def parser() -> argparse.ArgumentParser:
     send.add_argument("--params", help="params as a JSON object (options above win)")
     send.add_argument("--ttl-s", type=int, help="seconds the unit has to receive it")
     send.add_argument("--idempotency-key", help="retrying with the same key never sends twice")
+    send.add_argument(
+        "--hold-s", type=int, help="set_power/set_mode: keep it this long (0: until changed)"
+    )
+    send.add_argument("--not-before", help="RFC 3339 time: scheduled until then")
+    group = send.add_mutually_exclusive_group()
+    group.add_argument("--site", help="every Megapack of this site")
+    group.add_argument("--fleet", help="every vehicle of this fleet")
+    group.add_argument("--units", help="these units, comma-separated")
 
     status = commands.add_parser(
         "status", help="show a command's status", description=f"Show a command. {CLIENT_ENV}"

@@ -11,7 +11,8 @@ from common.keys import ApiKey
 from common.readings import ID_PATTERN
 from common.schemas import ErrorBody
 from control_service import metrics
-from control_service.handlers import CommandPublisher, CommandRequest, submit_command
+from control_service.delivering import CommandPublisher
+from control_service.handlers import CommandRequest, Defaults, submit_command
 from control_service.rules import Refused
 from control_service.schemas import (
     CommandCreate,
@@ -29,24 +30,29 @@ _TEXT = {
     400: "the body is not parseable JSON",
     401: "no key, or an unknown key",
     403: "a device key: commands need an operator key",
-    404: "unknown unit or command",
+    404: "unknown unit, command or group (or a site / fleet without units)",
     409: "the unit's latest state or kind forbids this command (e.g. set_power on a unit in "
     "FAULT), or the Idempotency-Key was used for a different request",
-    422: "bad type, params, ttl_s or query parameter",
+    422: "bad type, params, ttl_s, not_before, selector or query parameter (names the field)",
     503: "message broker or database unavailable; nothing was created (Retry-After set)",
 }
 
 
-def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+def defaults(settings: ControlSettings) -> Defaults:
+    """What the service fills in: the model-wide rated power, the default hold."""
+    return Defaults(rated_power_kw=settings.megapack_rated_power_kw, hold_s=settings.command_hold_s)
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorBody, "description": _TEXT[status]} for status in statuses}
 
 
-def _store(request: Request) -> CommandRepository:
+def store(request: Request) -> CommandRepository:
     store: CommandRepository = request.app.state.store
     return store
 
 
-Store = Annotated[CommandRepository, Depends(_store)]
+Store = Annotated[CommandRepository, Depends(store)]
 
 
 def commands_router(settings: ControlSettings, publisher: CommandPublisher) -> APIRouter:
@@ -69,8 +75,11 @@ def commands_router(settings: ControlSettings, publisher: CommandPublisher) -> A
         status_code=202,
         response_model=CommandPublic,
         responses={
-            202: {"description": "created and (when `status` is `sent`) delivered to the broker"},
-            **_errors(400, 401, 403, 404, 409, 422, 503),
+            202: {
+                "description": "created: `sent` when delivered to the broker, `scheduled` "
+                "when `not_before` is ahead, `failed` when no unit agent's queue takes it"
+            },
+            **errors(400, 401, 403, 404, 409, 422, 503),
         },
         summary="Send a command to a unit",
     )
@@ -100,8 +109,9 @@ def commands_router(settings: ControlSettings, publisher: CommandPublisher) -> A
                     ttl_s=ttl_s,
                     requested_by=key.name,
                     idempotency_key=idempotency_key,
+                    not_before=body.not_before,
                 ),
-                default_rated_power_kw=settings.megapack_rated_power_kw,
+                defaults=defaults(settings),
             )
         except Refused as refused:
             metrics.COMMANDS.labels(body.type, str(refused.status)).inc()
@@ -117,7 +127,7 @@ def commands_router(settings: ControlSettings, publisher: CommandPublisher) -> A
     @router.get(
         "/commands/{command_id}",
         response_model=CommandPublic,
-        responses=_errors(401, 403, 404, 422, 503),
+        responses=errors(401, 403, 404, 422, 503),
         summary="A command's status and history",
     )
     async def get_command(command_id: uuid.UUID, _: Operator, store: Store) -> CommandPublic:
@@ -129,7 +139,7 @@ def commands_router(settings: ControlSettings, publisher: CommandPublisher) -> A
     @router.get(
         "/units/{unit_id}/commands",
         response_model=CommandPage,
-        responses=_errors(401, 403, 404, 422, 503),
+        responses=errors(401, 403, 404, 422, 503),
         summary="A unit's commands, newest first (paged)",
     )
     async def list_commands(

@@ -17,6 +17,7 @@ from common.topology import Names, declare_commands
 from control_service import handlers
 from control_service.api import commands_router
 from control_service.delivery import AnswerConsumer, BrokerPublisher, every
+from control_service.group_api import groups_router
 from control_service.settings import ControlSettings
 from db.commands import CommandRepository
 
@@ -43,11 +44,14 @@ def create_app(settings: ControlSettings) -> FastAPI:
             return await handlers.apply_answer(store=store, answer=answer)
 
         async def sweep() -> None:
+            await handlers.release_scheduled(store=store, publisher=publisher)
             if await consumer.caught_up():
                 await handlers.sweep(
                     store=store,
                     grace_s=settings.command_expiry_grace_s,
                     completion_timeout_s=settings.command_completion_timeout_s,
+                    effect_timeout_s=settings.effect_timeout_s,
+                    default_rated_power_kw=settings.megapack_rated_power_kw,
                 )
             await handlers.republish_pending(
                 store=store, publisher=publisher, idle_s=settings.command_republish_after_s
@@ -55,7 +59,10 @@ def create_app(settings: ControlSettings) -> FastAPI:
 
         await broker.start()
         consumer = app.state.consumer = AnswerConsumer(
-            broker, apply=apply, prefetch=settings.ack_prefetch
+            broker,
+            apply=apply,
+            prefetch=settings.ack_prefetch,
+            retry_for_s=settings.ack_retry_for_s,
         )
         tasks = [
             asyncio.create_task(consumer.run(), name="answers"),
@@ -87,5 +94,6 @@ def create_app(settings: ControlSettings) -> FastAPI:
     )
     app.include_router(health_router(ready))
     app.include_router(commands_router(settings, publisher))
+    app.include_router(groups_router(settings, publisher))
     install_error_handlers(app, transient=TRANSIENT_DB_ERRORS)
     return app

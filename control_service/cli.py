@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 
+from control_service.model import FINAL_STATUSES
 from control_service.settings import ClientSettings
-from db.commands import FINAL_STATUSES
 
 EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE = 0, 1, 3
 
@@ -21,6 +21,7 @@ _PARAM_OPTIONS = {  # option dest -> params field
     "min_percent": "min_percent",
     "max_percent": "max_percent",
     "limit_percent": "limit_percent",
+    "hold_s": "hold_s",
 }
 
 
@@ -49,7 +50,40 @@ def command_body(args: argparse.Namespace) -> dict[str, Any]:
     body: dict[str, Any] = {"type": args.type, "params": params}
     if args.ttl_s is not None:
         body["ttl_s"] = args.ttl_s
+    if getattr(args, "not_before", None):
+        body["not_before"] = args.not_before
     return body
+
+
+def selector(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The group selector of `send --site/--fleet/--units`, or None for one unit."""
+    if getattr(args, "site", None):
+        chosen: dict[str, Any] = {"site_id": args.site}
+    elif getattr(args, "fleet", None):
+        chosen = {"fleet_id": args.fleet}
+    elif getattr(args, "units", None):
+        chosen = {"unit_ids": [unit.strip() for unit in args.units.split(",") if unit.strip()]}
+    else:
+        if not getattr(args, "unit_id", None):
+            raise CliError("send: give a unit id, or --site, --fleet or --units", 2)
+        return None
+    if getattr(args, "unit_id", None):
+        raise CliError("send: give a unit id or --site/--fleet/--units, not both", 2)
+    return chosen
+
+
+def describe_group(group: dict[str, Any]) -> str:
+    """A group as a few readable lines: counts, then each unit's command."""
+    counts = ", ".join(f"{status} {n}" for status, n in sorted(group["counts"].items()))
+    lines = [
+        f"group {group['group_id']}: {group['type']} to {len(group['commands'])} units",
+        f"  {counts}",
+    ]
+    lines += [
+        f"  {c['unit_id']:<16} {c['status']:<12} {c.get('reason') or ''}".rstrip()
+        for c in group["commands"]
+    ]
+    return "\n".join(lines)
 
 
 def describe(command: dict[str, Any]) -> str:
@@ -105,6 +139,24 @@ class Client:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         return self._call("POST", f"/v1/units/{unit_id}/commands", json=body, headers=headers)
 
+    def send_group(self, body: dict[str, Any], idempotency_key: str | None) -> dict[str, Any]:
+        """POST a group command."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        return self._call("POST", "/v1/command-groups", json=body, headers=headers)
+
+    def group(self, group_id: str) -> dict[str, Any]:
+        """GET a group's progress."""
+        return self._call("GET", f"/v1/command-groups/{group_id}")
+
+    def wait_group(self, group_id: str, *, timeout_s: float, poll_s: float = 0.5) -> dict[str, Any]:
+        """Poll until every command of the group is final (or time runs out)."""
+        deadline = time.monotonic() + timeout_s
+        group = self.group(group_id)
+        while not _all_final(group) and time.monotonic() < deadline:
+            time.sleep(poll_s)
+            group = self.group(group_id)
+        return group
+
     def status(self, command_id: str) -> dict[str, Any]:
         """GET one command."""
         return self._call("GET", f"/v1/commands/{command_id}")
@@ -136,6 +188,8 @@ def run(args: argparse.Namespace, client: Client) -> int:
                 f"{command['status']:<12} {command.get('reason') or ''}".rstrip()
             )
         return EXIT_OK
+    if args.command == "send" and (chosen := selector(args)) is not None:
+        return _send_group(args, client, {**command_body(args), "selector": chosen})
     if args.command == "send":
         command = client.send(args.unit_id, command_body(args), args.idempotency_key)
     else:
@@ -146,4 +200,26 @@ def run(args: argparse.Namespace, client: Client) -> int:
     if args.wait and command["status"] not in FINAL_STATUSES:
         print(f"still {command['status']} after {args.timeout_s:g} s", file=sys.stderr)
         return EXIT_REFUSED
-    return EXIT_REFUSED if command["status"] in ("rejected", "failed", "expired") else EXIT_OK
+    return EXIT_REFUSED if command["status"] in UNSUCCESSFUL else EXIT_OK
+
+
+UNSUCCESSFUL = ("rejected", "failed", "expired", "superseded")
+
+
+def _all_final(group: dict[str, Any]) -> bool:
+    return all(c["status"] in FINAL_STATUSES for c in group["commands"])
+
+
+def _send_group(args: argparse.Namespace, client: Client, body: dict[str, Any]) -> int:
+    accepted = client.send_group(body, args.idempotency_key)
+    group_id = str(accepted["group_id"])
+    if args.wait:
+        group = client.wait_group(group_id, timeout_s=args.timeout_s)
+    else:
+        group = client.group(group_id)
+    print(json.dumps(group, indent=2) if args.json else describe_group(group))
+    if args.wait and not _all_final(group):
+        print(f"not every command is final after {args.timeout_s:g} s", file=sys.stderr)
+        return EXIT_REFUSED
+    unsuccessful = any(c["status"] in UNSUCCESSFUL for c in group["commands"])
+    return EXIT_REFUSED if unsuccessful else EXIT_OK

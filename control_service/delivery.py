@@ -14,11 +14,13 @@ import structlog
 from aio_pika.abc import AbstractIncomingMessage
 from google.protobuf.message import DecodeError
 
-from common.broker import Broker, BrokerUnavailable
+from common.broker import Broker, BrokerUnavailable, Unroutable
 from common.db import TRANSIENT_DB_ERRORS
 from common.topology import declare_commands
-from control_service.handlers import Answer, DeliveryFailed
-from db.commands import CommandRecord
+from control_service.delivering import DeliveryFailed
+from control_service.delivering import Unroutable as NoQueue
+from control_service.handlers import Answer
+from control_service.model import CommandRecord
 from proto.megapack.v1 import commands_pb2
 
 log = structlog.get_logger("control_service")
@@ -28,6 +30,8 @@ _ANSWER_STATUSES = {
     commands_pb2.COMMAND_ACK_STATUS_COMPLETED: "completed",
     commands_pb2.COMMAND_ACK_STATUS_REJECTED: "rejected",
     commands_pb2.COMMAND_ACK_STATUS_FAILED: "failed",
+    commands_pb2.COMMAND_ACK_STATUS_SUPERSEDED: "superseded",
+    commands_pb2.COMMAND_ACK_STATUS_LAPSED: "lapsed",
 }
 # Database trouble worth waiting out while holding the answer (it is acked only once stored).
 MIN_EXPIRATION_S = 0.001
@@ -48,6 +52,7 @@ def encode_command(command: CommandRecord) -> bytes:
         issued_at_ms=_epoch_ms(command.created_at),
         expires_at_ms=_epoch_ms(command.expires_at),
         requested_by=command.requested_by,
+        seq=command.seq,
     ).SerializeToString()
 
 
@@ -94,13 +99,21 @@ class BrokerPublisher:
                 encode_command(command),
                 expiration_s=max(remaining_s, MIN_EXPIRATION_S),
                 message_id=str(command.command_id),
+                require_route=True,
             )
+        except Unroutable as error:
+            raise NoQueue(f"no unit agent queue takes it: {error}") from error
         except BrokerUnavailable as error:
             raise DeliveryFailed(str(error)) from error
 
 
 class AnswerConsumer:
-    """Consumes `control.acks`; each answer is acked only after it is stored."""
+    """Consumes `control.acks` and its dead-letter queue; an answer is acked only once stored.
+
+    An answer the database cannot take within `retry_for_s` goes back to `control.acks`; past
+    the queue's delivery limit the broker moves it to `control.acks.dlq`, where it is retried
+    for as long as it takes (held, never requeued): no outage length loses an answer.
+    """
 
     def __init__(
         self,
@@ -120,16 +133,20 @@ class AnswerConsumer:
         self.consuming = False
         self._caught_up = False
         self._unfinished = 0  # delivered to us, not yet applied and acked
+        self.dead_lettered_applied = 0  # answers that came back from the dead-letter queue
 
     async def run(self) -> None:
         """Wait for the broker, then consume (the robust channel resumes after reconnects)."""
+        names = self._broker.names
         while not self.consuming:
             try:
                 await self._broker.wait_connected(timeout_s=3600)
                 channel = self._broker.channel
                 await channel.set_qos(prefetch_count=self._prefetch)
-                queue = await declare_commands(channel, self._broker.names)
+                queue = await declare_commands(channel, names)
+                dlq = await channel.get_queue(names.acks_dead_letter_queue)
                 await queue.consume(self._on_message)
+                await dlq.consume(self._on_dead_letter)
             except TimeoutError:
                 continue
             except (
@@ -142,13 +159,14 @@ class AnswerConsumer:
                 await asyncio.sleep(1)
                 continue
             self.consuming = True
-            log.info("consuming_answers", queue=self._broker.names.acks_queue)
+            log.info("consuming_answers", queue=names.acks_queue, dlq=names.acks_dead_letter_queue)
 
     async def caught_up(self) -> bool:
         """True once the answers queued before we started are applied, and the broker is up.
 
         Until then the sweeper must not expire anything: the answer proving a command was
-        acknowledged in time may be waiting in `control.acks` (after a restart or an outage).
+        acknowledged in time may be waiting in `control.acks` or its dead-letter queue (after
+        a restart or an outage).
         """
         if not (self.consuming and self._broker.ready):
             self._caught_up = False
@@ -156,22 +174,31 @@ class AnswerConsumer:
         if not self._caught_up:
             # The raw channel: aio-pika answers a passive declare of a known queue from cache.
             raw = await self._broker.channel.get_underlay_channel()
-            declared = await raw.queue_declare(self._broker.names.acks_queue, passive=True)
-            waiting = declared.message_count
+            waiting = 0
+            for name in (self._broker.names.acks_queue, self._broker.names.acks_dead_letter_queue):
+                waiting += (await raw.queue_declare(name, passive=True)).message_count or 0
             self._caught_up = waiting == 0 and self._unfinished == 0
             if self._caught_up:
                 log.info("answers_caught_up")
         return self._caught_up
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        await self._consume(message, retry_for_s=self._retry_for_s)
+
+    async def _on_dead_letter(self, message: AbstractIncomingMessage) -> None:
+        await self._consume(message, retry_for_s=None)
+
+    async def _consume(
+        self, message: AbstractIncomingMessage, *, retry_for_s: float | None
+    ) -> None:
         self._unfinished += 1
         try:
             async with self._in_order:
-                await self._handle(message)
+                await self._handle(message, retry_for_s=retry_for_s)
         finally:
             self._unfinished -= 1
 
-    async def _handle(self, message: AbstractIncomingMessage) -> None:
+    async def _handle(self, message: AbstractIncomingMessage, *, retry_for_s: float | None) -> None:
         answer = decode_answer(message.body)
         if answer is None:
             log.warning(
@@ -179,14 +206,15 @@ class AnswerConsumer:
             )
             await message.reject(requeue=False)
             return
-        deadline = time.monotonic() + self._retry_for_s
+        deadline = None if retry_for_s is None else time.monotonic() + retry_for_s
         delay_s = 0.2
         while True:
             try:
                 await self._apply(answer)
                 break
             except TRANSIENT_DB_ERRORS as error:
-                if time.monotonic() > deadline:
+                self._caught_up = False  # after the outage, answers first, then the sweeper
+                if deadline is not None and time.monotonic() > deadline:
                     log.warning(
                         "answer_requeued", command_id=str(answer.command_id), error=str(error)
                     )
@@ -194,6 +222,9 @@ class AnswerConsumer:
                     return
                 await asyncio.sleep(delay_s)
                 delay_s = min(delay_s * 2, 2.0)
+        if retry_for_s is None:
+            self.dead_lettered_applied += 1
+            log.info("answer_from_dead_letter_queue", command_id=str(answer.command_id))
         try:
             await message.ack()
         except (

@@ -4,29 +4,42 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Protocol
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
 
 import structlog
 
 from control_service import metrics
-from control_service.rules import Refused, check_params, check_unit, command_type, request_digest
-from db.commands import FINAL_STATUSES, CommandRecord, NewCommand, UnitRecord
+from control_service.delivering import (
+    PUBLISHES_IN_FLIGHT,
+    CommandPublisher,
+    DeliveryStore,
+    deliver_many,
+)
+from control_service.model import FINAL_STATUSES, CommandRecord, NewCommand, UnitRecord
+from control_service.rules import (
+    Refused,
+    check_not_before,
+    check_params,
+    check_unit,
+    command_type,
+    request_digest,
+)
 
 log = structlog.get_logger("control_service")
+T = TypeVar("T")
 
 
-class CommandStore(Protocol):
+class CommandStore(DeliveryStore, Protocol):
     """Where commands live (db.commands.CommandRepository)."""
 
     async def find_unit(self, unit_id: str) -> UnitRecord | None: ...
-    async def insert_command(self, new: NewCommand) -> CommandRecord | None: ...
+    async def insert_command(
+        self, new: NewCommand
+    ) -> tuple[CommandRecord | None, list[CommandRecord]]: ...
     async def find_by_idempotency_key(
         self, requested_by: str, key: str
     ) -> CommandRecord | None: ...
-    async def get_command(self, command_id: uuid.UUID) -> CommandRecord | None: ...
-    async def mark_sent(self, command_id: uuid.UUID, unit_id: str) -> CommandRecord | None: ...
-    async def note_delivery_error(self, command_id: uuid.UUID, error: str) -> None: ...
     async def apply_answer(
         self,
         *,
@@ -39,19 +52,19 @@ class CommandStore(Protocol):
     ) -> tuple[bool, CommandRecord | None]: ...
     async def expire_overdue(self, *, grace_s: float) -> list[CommandRecord]: ...
     async def fail_unfinished(self, *, timeout_s: float) -> list[CommandRecord]: ...
+    async def verify_effects(
+        self, *, default_rated_power_kw: float, timeout_s: float
+    ) -> list[CommandRecord]: ...
+    async def release_due(self, *, limit: int = 1000) -> list[CommandRecord]: ...
     async def claim_pending(self, *, idle_s: float, limit: int = 100) -> list[CommandRecord]: ...
 
 
-class DeliveryFailed(Exception):
-    """The broker did not confirm a command (down, or no agent queue bound for the unit)."""
+@dataclass(frozen=True, slots=True)
+class Defaults:
+    """What the service fills in or bounds with: rated power, hold."""
 
-
-class CommandPublisher(Protocol):
-    """Puts a command on the `commands` exchange (control_service.delivery.BrokerPublisher)."""
-
-    @property
-    def ready(self) -> bool: ...
-    async def publish(self, command: CommandRecord) -> None: ...
+    rated_power_kw: float
+    hold_s: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +77,7 @@ class CommandRequest:
     ttl_s: int
     requested_by: str
     idempotency_key: str | None = None
+    not_before: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +86,7 @@ class Answer:
 
     command_id: uuid.UUID
     unit_id: str
-    status: str  # acknowledged | completed | rejected | failed
+    status: str  # acknowledged | completed | rejected | failed | superseded | lapsed
     reason: str | None
     agent_id: str | None
     unit_at: datetime | None
@@ -83,7 +97,7 @@ async def submit_command(
     store: CommandStore,
     publisher: CommandPublisher,
     request: CommandRequest,
-    default_rated_power_kw: float,
+    defaults: Defaults,
 ) -> tuple[CommandRecord, bool]:
     """Check, store and deliver a command: (the command, whether this call created it)."""
     digest = request_digest(
@@ -91,6 +105,7 @@ async def submit_command(
         type_name=request.type_name,
         params=request.params,
         ttl_s=request.ttl_s,
+        not_before=request.not_before,
     )
     # A retry is answered before any check: the unit may have changed since the first try.
     if request.idempotency_key is not None:
@@ -98,16 +113,17 @@ async def submit_command(
             request.requested_by, request.idempotency_key
         )
         if existing is not None:
-            return _replayed(existing, digest), False
+            return replayed(existing.request_digest, digest, existing), False
     unit = await store.find_unit(request.unit_id)
     if unit is None:
         raise Refused(404, f"unknown unit {request.unit_id!r}")
     command = command_type(request.type_name)
-    params = check_params(command, request.params)
-    check_unit(command, params, unit, default_rated_power_kw=default_rated_power_kw)
+    params = check_params(command, request.params, default_hold_s=defaults.hold_s)
+    not_before = check_not_before(request.not_before, now=datetime.now(UTC))
+    check_unit(command, params, unit, default_rated_power_kw=defaults.rated_power_kw)
     if not publisher.ready:
         raise Refused(503, "message broker unavailable; no command was created")
-    stored = await store.insert_command(
+    stored, superseded = await store.insert_command(
         NewCommand(
             command_id=uuid.uuid4(),
             unit_id=unit.unit_id,
@@ -118,6 +134,8 @@ async def submit_command(
             requested_by=request.requested_by,
             idempotency_key=request.idempotency_key,
             request_digest=digest,
+            not_before=not_before,
+            status="scheduled" if not_before is not None else "pending",
         )
     )
     if stored is None:  # a concurrent request with the same key was stored first
@@ -126,50 +144,34 @@ async def submit_command(
             request.requested_by, request.idempotency_key
         )
         assert existing is not None
-        return _replayed(existing, digest), False
-    metrics.TRANSITIONS.labels("pending").inc()
+        return replayed(existing.request_digest, digest, existing), False
+    closed(superseded)
+    metrics.TRANSITIONS.labels(stored.status).inc()
     log.info(
         "command_created",
         command_id=str(stored.command_id),
         unit_id=stored.unit_id,
         type=stored.type,
+        status=stored.status,
         requested_by=stored.requested_by,
     )
-    return await deliver(store=store, publisher=publisher, command=stored), True
+    if stored.status != "pending":
+        return stored, True
+    delivered = await deliver_many(store=store, publisher=publisher, commands=[stored])
+    if delivered:
+        return delivered[0], True
+    return await store.get_command(stored.command_id) or stored, True  # superseded at once
 
 
-def _replayed(existing: CommandRecord, digest: str) -> CommandRecord:
-    if existing.request_digest != digest:  # the key is taken: a conflict with stored state
+def replayed(stored_digest: str, digest: str, existing: T) -> T:
+    """The earlier result of a retry; 409 when the key was used for a different request."""
+    if stored_digest != digest:  # the key is taken: a conflict with stored state
         raise Refused(
             409,
-            f"Idempotency-Key {existing.idempotency_key!r} was already used for a different "
-            f"request (command {existing.command_id}); use a new key for a new command",
+            "this Idempotency-Key was already used for a different request; "
+            "use a new key for a new command",
         )
     return existing
-
-
-async def deliver(
-    *, store: CommandStore, publisher: CommandPublisher, command: CommandRecord
-) -> CommandRecord:
-    """Publish a pending command and mark it `sent` once confirmed; returns its latest state."""
-    try:
-        await publisher.publish(command)
-    except DeliveryFailed as error:
-        metrics.PUBLISHES.labels("failed").inc()
-        log.warning(
-            "command_not_delivered",
-            command_id=str(command.command_id),
-            unit_id=command.unit_id,
-            error=str(error),
-        )
-        await store.note_delivery_error(command.command_id, str(error))
-        return await store.get_command(command.command_id) or command
-    metrics.PUBLISHES.labels("confirmed").inc()
-    sent = await store.mark_sent(command.command_id, command.unit_id)
-    if sent is not None:
-        metrics.TRANSITIONS.labels("sent").inc()
-        return sent
-    return await store.get_command(command.command_id) or command  # the unit answered first
 
 
 async def apply_answer(*, store: CommandStore, answer: Answer) -> bool:
@@ -190,27 +192,46 @@ async def apply_answer(*, store: CommandStore, answer: Answer) -> bool:
     if not moved:
         log.info("answer_ignored", **fields, answered=answer.status, status=command.status)
         return False
+    if answer.status == "lapsed":
+        log.info("command_hold_lapsed", **fields, status=command.status)
+        return True
     _count(command)
     log.info("command_answered", **fields, status=command.status, reason=command.reason)
     return True
 
 
 async def sweep(
-    *, store: CommandStore, grace_s: float, completion_timeout_s: float
+    *,
+    store: CommandStore,
+    grace_s: float,
+    completion_timeout_s: float,
+    effect_timeout_s: float,
+    default_rated_power_kw: float,
 ) -> list[CommandRecord]:
-    """Expire commands nobody acknowledged in time; fail acknowledged ones that never finished."""
+    """Expire commands nobody acknowledged in time; complete or fail those whose effect
+    telemetry shows, or not; fail acknowledged ones that never finished."""
     ended = await store.expire_overdue(grace_s=grace_s)
+    ended += await store.verify_effects(
+        default_rated_power_kw=default_rated_power_kw, timeout_s=effect_timeout_s
+    )
     ended += await store.fail_unfinished(timeout_s=completion_timeout_s)
-    for command in ended:
-        _count(command)
-        log.info(
-            "command_closed",
-            command_id=str(command.command_id),
-            unit_id=command.unit_id,
-            status=command.status,
-            reason=command.reason,
-        )
+    closed(ended)
     return ended
+
+
+async def release_scheduled(*, store: CommandStore, publisher: CommandPublisher) -> int:
+    """Publish the scheduled commands whose `not_before` has come (the schedule is stored)."""
+    released = 0
+    while publisher.ready:
+        due = await store.release_due(limit=PUBLISHES_IN_FLIGHT)
+        if due:
+            metrics.TRANSITIONS.labels("pending").inc(len(due))
+            log.info("commands_released", count=len(due))
+            await deliver_many(store=store, publisher=publisher, commands=due, claimed=True)
+        released += len(due)
+        if len(due) < PUBLISHES_IN_FLIGHT:
+            break
+    return released
 
 
 async def republish_pending(
@@ -226,8 +247,22 @@ async def republish_pending(
             command_id=str(command.command_id),
             attempt=command.publish_attempts,
         )
-        await deliver(store=store, publisher=publisher, command=command)
+    if claimed:
+        await deliver_many(store=store, publisher=publisher, commands=claimed, claimed=True)
     return len(claimed)
+
+
+def closed(commands: list[CommandRecord]) -> None:
+    """Count and log commands the service itself moved to a final status."""
+    for command in commands:
+        _count(command)
+        log.info(
+            "command_closed",
+            command_id=str(command.command_id),
+            unit_id=command.unit_id,
+            status=command.status,
+            reason=command.reason,
+        )
 
 
 def _count(command: CommandRecord) -> None:

@@ -6,13 +6,17 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from db.commands import UnitRecord
+from control_service.model import HOLD_TYPES, UnitRecord
 
 MEGAPACK_MODES = ("IDLE", "CHARGING", "DISCHARGING", "STANDBY", "MAINTENANCE")
+MAX_HOLD_S = 86_400  # a setpoint held over a day unrenewed is a hazard, not a plan
+MAX_SCHEDULE_AHEAD_S = 7 * 86_400  # a schedule is for the coming week, not for years
+NOT_BEFORE_SLACK_S = 5.0  # a `not_before` this little in the past is "now" (clock skew)
 
 
 class Refused(Exception):
@@ -32,13 +36,23 @@ class NoParams(_Params):
     """A command without params."""
 
 
-class SetModeParams(_Params):
+class _HeldParams(_Params):
+    hold_s: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_HOLD_S,
+        description="seconds the unit keeps the setpoint unless renewed, then STANDBY at 0 kW "
+        "(default COMMAND_HOLD_S; 0 = until changed)",
+    )
+
+
+class SetModeParams(_HeldParams):
     """`set_mode`: the operating mode to enter."""
 
     mode: Literal["IDLE", "CHARGING", "DISCHARGING", "STANDBY", "MAINTENANCE"]
 
 
-class SetPowerParams(_Params):
+class SetPowerParams(_HeldParams):
     """`set_power`: a setpoint, positive discharging to the grid, negative charging."""
 
     power_kw: float = Field(allow_inf_nan=False)
@@ -92,10 +106,15 @@ def command_type(name: str) -> CommandType:
     return found
 
 
-def check_params(command: CommandType, params: dict[str, Any]) -> dict[str, Any]:
-    """The params validated for the type (422 listing every bad field)."""
+def check_params(
+    command: CommandType, params: dict[str, Any], *, default_hold_s: int = 0
+) -> dict[str, Any]:
+    """The params validated for the type, hold filled in (422 listing every bad field)."""
     try:
-        return command.params.model_validate(params).model_dump()
+        checked = command.params.model_validate(params).model_dump()
+        if command.name in HOLD_TYPES and checked["hold_s"] is None:
+            checked["hold_s"] = default_hold_s
+        return checked
     except ValidationError as error:
         problems = error.errors(include_url=False, include_context=False, include_input=False)
         raise Refused(
@@ -140,11 +159,31 @@ def check_unit(
         )
 
 
-def request_digest(*, unit_id: str, type_name: str, params: dict[str, Any], ttl_s: int) -> str:
+def check_not_before(not_before: datetime | None, *, now: datetime) -> datetime | None:
+    """A schedule time within bounds (422 naming `not_before`), or None to run at once."""
+    if not_before is None:
+        return None
+    problem = None
+    if not_before < now - timedelta(seconds=NOT_BEFORE_SLACK_S):
+        problem = f"is in the past (now {now.isoformat(timespec='seconds')})"
+    elif not_before > now + timedelta(seconds=MAX_SCHEDULE_AHEAD_S):
+        problem = f"is more than {MAX_SCHEDULE_AHEAD_S // 86_400} days ahead"
+    if problem is not None:
+        raise Refused(422, [{"loc": ["body", "not_before"], "msg": f"not_before {problem}"}])
+    return not_before if not_before > now else None
+
+
+def request_digest(
+    *,
+    unit_id: str,
+    type_name: str,
+    params: dict[str, Any],
+    ttl_s: int,
+    not_before: datetime | None = None,
+) -> str:
     """A fingerprint of what was asked, to tell a retry (same) from a reused key (different)."""
-    canonical = json.dumps(
-        {"unit_id": unit_id, "type": type_name, "params": params, "ttl_s": ttl_s},
-        sort_keys=True,
-        separators=(",", ":"),
-    )
+    asked = {"unit_id": unit_id, "type": type_name, "params": params, "ttl_s": ttl_s}
+    if not_before is not None:
+        asked["not_before"] = not_before.isoformat()
+    canonical = json.dumps(asked, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()

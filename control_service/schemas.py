@@ -6,8 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from control_service.model import STATUSES, CommandRecord
 from control_service.rules import (
     COMMAND_TYPES,
     NoParams,
@@ -16,7 +17,6 @@ from control_service.rules import (
     SetPowerParams,
     SetSocLimitsParams,
 )
-from db.commands import STATUSES, CommandRecord
 
 CommandTypeName = Literal[
     "set_mode",
@@ -27,7 +27,17 @@ CommandTypeName = Literal[
     "stop_charging",
     "set_charge_limit",
 ]
-Status = Literal["pending", "sent", "acknowledged", "completed", "rejected", "failed", "expired"]
+Status = Literal[
+    "scheduled",
+    "pending",
+    "sent",
+    "acknowledged",
+    "completed",
+    "rejected",
+    "failed",
+    "expired",
+    "superseded",
+]
 assert set(COMMAND_TYPES) == set(CommandTypeName.__args__)  # type: ignore[attr-defined]
 assert set(STATUSES) == set(Status.__args__)  # type: ignore[attr-defined]
 
@@ -41,7 +51,13 @@ class _CommandBase(BaseModel):
         default=None,
         ge=1,
         le=MAX_TTL_S,
-        description="seconds the unit has to receive it (default COMMAND_DEFAULT_TTL_S)",
+        description="seconds the unit has to receive it, counted from `not_before` when "
+        "given (default COMMAND_DEFAULT_TTL_S)",
+    )
+    not_before: AwareDatetime | None = Field(
+        default=None,
+        description="RFC 3339 with offset: `scheduled` until then, published at that time "
+        "(at most 7 days ahead; not in the past)",
     )
 
 
@@ -133,6 +149,17 @@ class CommandPublic(BaseModel):
     rejected_at: datetime | None
     failed_at: datetime | None
     expired_at: datetime | None
+    superseded_at: datetime | None
+    not_before: datetime | None = Field(description="scheduled: not published before this")
+    superseded_by: uuid.UUID | None = Field(description="the newer command that replaced it")
+    lapsed_at: datetime | None = Field(
+        description="the unit's hold ran out unrenewed: it went back to STANDBY at 0 kW"
+    )
+    achieved: dict[str, Any] | None = Field(
+        description="what the unit's telemetry showed when the effect was verified "
+        "(`power_kw`, `state`, `at`), or the last it showed when it was not"
+    )
+    group_id: uuid.UUID | None = Field(description="the group request it belongs to")
     reason: str | None = Field(description="why the unit refused or failed, or why it expired")
     agent_id: str | None = Field(description="the unit agent that answered")
     delivery_error: str | None = Field(description="why the last publish was not confirmed")
@@ -141,12 +168,15 @@ class CommandPublic(BaseModel):
     @classmethod
     def of(cls, command: CommandRecord) -> CommandPublic:
         """The public view of a stored command."""
-        steps = [CommandStep(status="pending", at=command.created_at)]
+        first = "scheduled" if command.not_before is not None else "pending"
+        steps = [CommandStep(status=first, at=command.created_at)]
         steps += [
             CommandStep(status=status, at=at)
-            for status in STATUSES[1:]
+            for status in STATUSES[2:]
             if (at := getattr(command, f"{status}_at")) is not None
         ]
+        if command.pending_at is not None:
+            steps.append(CommandStep(status="pending", at=command.pending_at))
         values = {name: getattr(command, name) for name in cls.model_fields if name != "history"}
         return cls(**values, history=sorted(steps, key=lambda step: step.at))
 

@@ -20,6 +20,14 @@ class ControlSettings(OperatorKeysMixin, RefusedDeviceKeysMixin, BaseServiceSett
     command_republish_after_s: float = Field(default=2.0, gt=0, le=600)
     command_sweep_interval_s: float = Field(default=0.5, gt=0, le=60)
     ack_prefetch: int = Field(default=50, ge=1, le=10_000)
+    # set_power / set_mode without `hold_s`: the unit falls back to STANDBY after this long.
+    command_hold_s: int = Field(default=900, ge=0, le=86_400)
+    # A set_power / set_mode acknowledged this long ago whose effect telemetry never showed
+    # is `failed`.
+    effect_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    # How long an answer is retried against a database in trouble before it goes back to the
+    # queue (and, after the delivery limit, to the dead-letter queue: never dropped).
+    ack_retry_for_s: float = Field(default=30.0, gt=0, le=3600)
 
 
 class ClientSettings(BaseServiceSettings):

@@ -2,49 +2,37 @@
 
 from __future__ import annotations
 
-import json
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 
-STATUSES = ("pending", "sent", "acknowledged", "completed", "rejected", "failed", "expired")
-FINAL_STATUSES = frozenset({"completed", "rejected", "failed", "expired"})
+from control_service.model import (
+    CLOCK_SKEW_S,
+    CORRECTION_WINDOW_S,
+    CORRECTS_EXPIRY,
+    IMPLIED,
+    PREDECESSORS,
+    TIMEOUT_REASON,
+    CommandRecord,
+    NewCommand,
+    UnitRecord,
+    applied_status,
+)
+from db.command_groups import GroupQueries
+from db.command_jobs import JobQueries
+from db.command_rows import insert_many, record
 
-# The only moves allowed: a status is written only over one of its predecessors, so a late or
-# duplicate answer never moves a command back. An answer may overtake the `sent` step (the
-# unit can answer before the broker's confirm reaches us) and COMPLETED may overtake ACK.
-PREDECESSORS: dict[str, tuple[str, ...]] = {
-    "sent": ("pending",),
-    "acknowledged": ("pending", "sent"),
-    "completed": ("pending", "sent", "acknowledged"),
-    "rejected": ("pending", "sent", "acknowledged"),
-    "failed": ("pending", "sent", "acknowledged"),
-    "expired": ("pending", "sent"),
-}
-# Steps a status implies, filled in when the unit's answer overtook them.
-_IMPLIED = {
-    "acknowledged": ("sent",),
-    "completed": ("sent", "acknowledged"),
-    "failed": ("sent", "acknowledged"),
-    "rejected": ("sent",),
-}
-
-
-# `expired` is the sweeper's conclusion that no unit got the command in time. An answer whose
-# own timestamp is within the command's expiry proves otherwise (it was held up by an outage
-# or a restart), so it replaces that conclusion; an answer stamped later never does.
-CORRECTS_EXPIRY = frozenset({"acknowledged", "completed", "rejected", "failed"})
-# Likewise `failed` by the completion timeout (TIMEOUT_REASON) is the service's conclusion: a
-# COMPLETED stamped before that conclusion (held up by a broker outage) replaces it.
-TIMEOUT_REASON = "no completion reported within "
+# A unit's stamp may correct the service's conclusion only inside these bounds (see model).
+_STAMP_BOUNDS = (
+    f"$5::timestamptz >= created_at - INTERVAL '{CLOCK_SKEW_S} seconds'"
+    f" AND now() <= {{concluded}} + INTERVAL '{CORRECTION_WINDOW_S} seconds'"
+)
 
 
 def _transition_sql(status: str) -> str:
     sets = [f"status = '{status}'", f"{status}_at = now()", "updated_at = now()"]
-    sets += [f"{step}_at = COALESCE({step}_at, now())" for step in _IMPLIED.get(status, ())]
+    sets += [f"{step}_at = COALESCE({step}_at, now())" for step in IMPLIED.get(status, ())]
     sets += ["delivery_error = NULL"] if status == "sent" else []
     where = "status IN (" + ", ".join(f"'{before}'" for before in PREDECESSORS[status]) + ")"
     if status in CORRECTS_EXPIRY:
@@ -53,14 +41,16 @@ def _transition_sql(status: str) -> str:
             "reason = CASE WHEN status IN ('expired', 'failed') THEN $3"
             " ELSE COALESCE($3, reason) END"
         )
-        where = f"({where} OR (status = 'expired' AND $5::timestamptz <= expires_at))"
+        bounds = _STAMP_BOUNDS.format(concluded="expired_at")
+        where = f"({where} OR (status = 'expired' AND $5::timestamptz <= expires_at AND {bounds}))"
     else:
         sets.append("reason = COALESCE($3, reason)")
     if status == "completed":
         sets.append("failed_at = CASE WHEN status = 'failed' THEN NULL ELSE failed_at END")
+        bounds = _STAMP_BOUNDS.format(concluded="failed_at")
         where = (
             f"({where} OR (status = 'failed' AND reason LIKE '{TIMEOUT_REASON}%'"
-            " AND $5::timestamptz <= failed_at))"
+            f" AND $5::timestamptz <= failed_at AND {bounds}))"
         )
     return (
         f"UPDATE commands SET {', '.join(sets)},"  # noqa: S608 (names from the fixed tables above)
@@ -69,73 +59,12 @@ def _transition_sql(status: str) -> str:
     )
 
 
-TRANSITIONS = {status: _transition_sql(status) for status in PREDECESSORS}
+# `pending` over `scheduled` is the release (db.command_jobs), not an answer.
+TRANSITIONS = {status: _transition_sql(status) for status in PREDECESSORS if status != "pending"}
 
 
-@dataclass(frozen=True, slots=True)
-class UnitRecord:
-    """What the control service needs to know about a unit."""
-
-    unit_id: str
-    kind: str
-    last_state: str
-    last_seen: datetime
-    rated_power_kw: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class NewCommand:
-    """A command about to be stored (status `pending`)."""
-
-    command_id: uuid.UUID
-    unit_id: str
-    kind: str
-    type: str
-    params: dict[str, Any]
-    ttl_s: int
-    requested_by: str
-    idempotency_key: str | None
-    request_digest: str
-
-
-@dataclass(frozen=True, slots=True)
-class CommandRecord:
-    """A stored command with the time of each step it went through."""
-
-    command_id: uuid.UUID
-    unit_id: str
-    kind: str
-    type: str
-    params: dict[str, Any]
-    ttl_s: int
-    requested_by: str
-    idempotency_key: str | None
-    request_digest: str
-    seq: int
-    status: str
-    created_at: datetime
-    expires_at: datetime
-    sent_at: datetime | None
-    acknowledged_at: datetime | None
-    completed_at: datetime | None
-    rejected_at: datetime | None
-    failed_at: datetime | None
-    expired_at: datetime | None
-    reason: str | None
-    agent_id: str | None
-    publish_attempts: int
-    delivery_error: str | None
-
-    @classmethod
-    def from_row(cls, row: asyncpg.Record) -> CommandRecord:
-        """Build from a `commands` row."""
-        values = {name: row[name] for name in cls.__slots__}
-        values["params"] = json.loads(row["params"])
-        return cls(**values)
-
-
-class CommandRepository:
-    """The `commands` and `command_answers` tables, through a connection pool."""
+class CommandRepository(JobQueries, GroupQueries):
+    """The `commands`, `command_groups` and `command_answers` tables, through a pool."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
@@ -156,26 +85,14 @@ class CommandRepository:
         )
         return None if row is None else UnitRecord(**dict(row))
 
-    async def insert_command(self, new: NewCommand) -> CommandRecord | None:
-        """Store a pending command; None when the same operator already used its idempotency key."""
-        row = await self._pool.fetchrow(
-            """INSERT INTO commands (command_id, unit_id, kind, type, params, ttl_s, requested_by,
-                   idempotency_key, request_digest, expires_at, publish_attempts, last_publish_at)
-               VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9,
-                   now() + $6::integer * INTERVAL '1 second', 1, now())
-               ON CONFLICT ON CONSTRAINT commands_idempotency_key DO NOTHING
-               RETURNING *""",
-            new.command_id,
-            new.unit_id,
-            new.kind,
-            new.type,
-            json.dumps(new.params),
-            new.ttl_s,
-            new.requested_by,
-            new.idempotency_key,
-            new.request_digest,
-        )
-        return None if row is None else CommandRecord.from_row(row)
+    async def insert_command(
+        self, new: NewCommand
+    ) -> tuple[CommandRecord | None, list[CommandRecord]]:
+        """Store a command: (it, or None when the operator already used its idempotency key;
+        the commands it superseded)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            stored, superseded = await insert_many(conn, [new])
+        return (stored[0] if stored else None), superseded
 
     async def find_by_idempotency_key(self, requested_by: str, key: str) -> CommandRecord | None:
         """The command an operator created with this idempotency key, if any."""
@@ -184,12 +101,12 @@ class CommandRepository:
             requested_by,
             key,
         )
-        return None if row is None else CommandRecord.from_row(row)
+        return None if row is None else record(row)
 
     async def get_command(self, command_id: uuid.UUID) -> CommandRecord | None:
         """One command by id."""
         row = await self._pool.fetchrow("SELECT * FROM commands WHERE command_id = $1", command_id)
-        return None if row is None else CommandRecord.from_row(row)
+        return None if row is None else record(row)
 
     async def list_unit_commands(
         self, unit_id: str, *, limit: int, before: int | None = None, status: str | None = None
@@ -206,20 +123,7 @@ class CommandRepository:
             status,
             limit,
         )
-        return [CommandRecord.from_row(row) for row in rows]
-
-    async def mark_sent(self, command_id: uuid.UUID, unit_id: str) -> CommandRecord | None:
-        """`pending` -> `sent` after the broker's confirm; None when it had already moved on."""
-        row = await self._pool.fetchrow(TRANSITIONS["sent"], command_id, unit_id, None, None)
-        return None if row is None else CommandRecord.from_row(row)
-
-    async def note_delivery_error(self, command_id: uuid.UUID, error: str) -> None:
-        """Remember why a publish was not confirmed (shown to operators while it is pending)."""
-        await self._pool.execute(
-            "UPDATE commands SET delivery_error = $2, updated_at = now() WHERE command_id = $1",
-            command_id,
-            error[:500],
-        )
+        return [record(row) for row in rows]
 
     async def apply_answer(
         self,
@@ -233,14 +137,28 @@ class CommandRepository:
     ) -> tuple[bool, CommandRecord | None]:
         """Record a unit's answer and move the status if allowed: (applied, the command or None)."""
         async with self._pool.acquire() as conn, conn.transaction():
-            found = await conn.fetchval(
-                "SELECT 1 FROM commands WHERE command_id = $1 FOR UPDATE", command_id
+            command_type = await conn.fetchval(
+                "SELECT type FROM commands WHERE command_id = $1 FOR UPDATE", command_id
             )
-            if found is None:
+            if command_type is None:
                 return False, None
-            row = await conn.fetchrow(
-                TRANSITIONS[status], command_id, unit_id, reason, agent_id, unit_at
-            )
+            if status == "lapsed":  # the end of a hold: a fact, not a status
+                row = await conn.fetchrow(
+                    """UPDATE commands SET lapsed_at = now(), updated_at = now()
+                       WHERE command_id = $1 AND unit_id = $2 AND lapsed_at IS NULL
+                       RETURNING *""",
+                    command_id,
+                    unit_id,
+                )
+            else:
+                row = await conn.fetchrow(
+                    TRANSITIONS[applied_status(status, command_type)],
+                    command_id,
+                    unit_id,
+                    reason,
+                    agent_id,
+                    unit_at,
+                )
             moved = row is not None
             await conn.execute(
                 """INSERT INTO command_answers
@@ -258,52 +176,7 @@ class CommandRepository:
                     "SELECT * FROM commands WHERE command_id = $1", command_id
                 )
         assert row is not None  # locked above, so still there
-        return moved, CommandRecord.from_row(row)
-
-    async def expire_overdue(self, *, grace_s: float) -> list[CommandRecord]:
-        """Mark `expired` every pending or sent command whose expiry passed `grace_s` ago."""
-        rows = await self._pool.fetch(
-            """UPDATE commands SET status = 'expired', expired_at = now(), updated_at = now(),
-                   reason = CASE WHEN status = 'pending'
-                       THEN 'not delivered before expiry' || COALESCE(': ' || delivery_error, '')
-                       ELSE 'no acknowledgement from the unit before expiry' END
-               WHERE status = ANY($1::text[])
-                 AND expires_at < now() - $2::float8 * INTERVAL '1 second'
-               RETURNING *""",
-            list(PREDECESSORS["expired"]),
-            grace_s,
-        )
-        return [CommandRecord.from_row(row) for row in rows]
-
-    async def fail_unfinished(self, *, timeout_s: float) -> list[CommandRecord]:
-        """Mark `failed` every command acknowledged over `timeout_s` ago that never finished."""
-        rows = await self._pool.fetch(
-            """UPDATE commands SET status = 'failed', failed_at = now(), updated_at = now(),
-                   reason = $2 || $1::float8 || ' s of acknowledgement'
-               WHERE status = 'acknowledged'
-                 AND acknowledged_at < now() - $1::float8 * INTERVAL '1 second'
-               RETURNING *""",
-            timeout_s,
-            TIMEOUT_REASON,
-        )
-        return [CommandRecord.from_row(row) for row in rows]
-
-    async def claim_pending(self, *, idle_s: float, limit: int = 100) -> list[CommandRecord]:
-        """Claim pending, unexpired commands not published for `idle_s` (one claimer per row)."""
-        rows = await self._pool.fetch(
-            """UPDATE commands SET publish_attempts = publish_attempts + 1, last_publish_at = now()
-               WHERE command_id IN (
-                   SELECT command_id FROM commands
-                   WHERE status = 'pending' AND expires_at > now()
-                     AND COALESCE(last_publish_at, created_at)
-                         < now() - $1::float8 * INTERVAL '1 second'
-                   ORDER BY created_at LIMIT $2
-                   FOR UPDATE SKIP LOCKED)
-               RETURNING *""",
-            idle_s,
-            limit,
-        )
-        return [CommandRecord.from_row(row) for row in rows]
+        return moved, record(row)
 
     async def answers(self, command_id: uuid.UUID) -> list[asyncpg.Record]:
         """Every answer received for a command, oldest first."""

@@ -25,6 +25,9 @@ ACKNOWLEDGED = commands_pb2.COMMAND_ACK_STATUS_ACKNOWLEDGED
 COMPLETED = commands_pb2.COMMAND_ACK_STATUS_COMPLETED
 REJECTED = commands_pb2.COMMAND_ACK_STATUS_REJECTED
 FAILED = commands_pb2.COMMAND_ACK_STATUS_FAILED
+SUPERSEDED = commands_pb2.COMMAND_ACK_STATUS_SUPERSEDED
+LAPSED = commands_pb2.COMMAND_ACK_STATUS_LAPSED
+HELD_TYPES = ("set_power", "set_mode")
 REMEMBERED_COMMANDS = 100_000
 REPEAT_WITHIN_MS = 10 * 60_000  # after a restart, answers this recent are published again
 log = structlog.get_logger("simulator.agent")
@@ -40,6 +43,14 @@ class Journal(Protocol):
 
 class Refusal(Exception):
     """The unit will not do it; the message is the reason reported to the operator."""
+
+
+@dataclass(slots=True)
+class Hold:
+    """A setpoint the unit keeps until `until_ms` unless a newer command renews or replaces it."""
+
+    command: commands_pb2.Command
+    until_ms: int
 
 
 @dataclass(slots=True)
@@ -66,6 +77,9 @@ class UnitAgent:
         self._timeout_ms = int(completion_timeout_s * 1000)
         self._answered: OrderedDict[str, list[Ack]] = journal.load() if journal else OrderedDict()
         self._in_progress: dict[str, InProgress] = {}
+        self._holds: dict[str, Hold] = {}  # unit id -> the setpoint it keeps, and until when
+        # (unit id, type) -> seq of the newest command carried out: an older one is superseded
+        self._newest: dict[tuple[str, str], int] = {}
 
     def _ack(
         self, command: commands_pb2.Command | Ack, status: int, now_ms: int, reason: str = ""
@@ -100,14 +114,21 @@ class UnitAgent:
     def _decide(self, command: commands_pb2.Command, now_ms: int) -> list[Ack]:
         if command.expires_at_ms and now_ms > command.expires_at_ms:
             return [self._ack(command, REJECTED, now_ms, "expired")]
+        newest = self._newest.get((command.unit_id, command.type), 0)
+        if command.seq and command.seq < newest:
+            reason = f"superseded: a newer {command.type} (seq {newest}) was carried out first"
+            return [self._ack(command, SUPERSEDED, now_ms, reason)]
         try:
             params = _params(command.params_json)
             done = self._execute(command, params, now_ms)
+            self._hold(command, params, now_ms)
         except Refusal as refusal:
             return [self._ack(command, REJECTED, now_ms, str(refusal))]
         except Exception as error:  # a unit that cannot say why still answers
             log.exception("command_crashed", command_id=command.command_id)
             return [self._ack(command, FAILED, now_ms, f"internal error: {error!r}")]
+        if command.seq:
+            self._newest[(command.unit_id, command.type)] = command.seq
         acks = [self._ack(command, ACKNOWLEDGED, now_ms)]
         if done:
             acks.append(self._ack(command, COMPLETED, now_ms))
@@ -116,9 +137,35 @@ class UnitAgent:
             self._in_progress[command.command_id] = InProgress(command, params, deadline)
         return acks
 
-    def progress(self, *, now_ms: int) -> list[Ack]:
-        """Completions (the effect shows) and failures (it did not in time) since the last step."""
+    def _hold(self, command: commands_pb2.Command, params: dict[str, Any], now_ms: int) -> None:
+        """A setpoint replaces the unit's hold: kept `hold_s` (0: until changed)."""
+        if command.type not in HELD_TYPES:
+            return
+        hold_s = params.get("hold_s") or 0
+        if isinstance(hold_s, int | float) and hold_s > 0:
+            self._holds[command.unit_id] = Hold(command, now_ms + int(hold_s * 1000))
+        else:
+            self._holds.pop(command.unit_id, None)
+
+    def _lapse(self, now_ms: int) -> list[Ack]:
+        """Holds run out unrenewed: the unit goes back to STANDBY at 0 kW and says so."""
         acks: list[Ack] = []
+        for unit_id, hold in list(self._holds.items()):
+            if now_ms < hold.until_ms:
+                continue
+            del self._holds[unit_id]
+            self._in_progress.pop(hold.command.command_id, None)
+            unit = self._fleet.megapacks.get(unit_id)
+            if unit is not None:
+                unit.mode_override, unit.setpoint_kw = "STANDBY", 0.0
+            log.info("setpoint_lapsed", unit_id=unit_id, command_id=hold.command.command_id)
+            acks.append(self._ack(hold.command, LAPSED, now_ms, "hold ran out: STANDBY, 0 kW"))
+        return acks
+
+    def progress(self, *, now_ms: int) -> list[Ack]:
+        """Completions (the effect shows) and failures (it did not in time) since the last step,
+        and the holds that ran out."""
+        acks: list[Ack] = self._lapse(now_ms)
         for command_id, pending in list(self._in_progress.items()):
             reached, why = self._reached(pending)
             if reached:

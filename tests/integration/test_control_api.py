@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 
+import aio_pika
 import asyncpg
 import httpx
 import pytest
 
+from common.topology import Names, declare_exchange, quorum_arguments
 from tests.support.readings import unique
 from tests.support.stack import DEVICE_SECRET, OPERATOR_SECRET, Service, free_port
 
@@ -35,6 +38,26 @@ async def add_unit(
     return unit_id
 
 
+def bind_command_sink(amqp_url: str, prefix: str) -> None:
+    """A queue taking every command under `prefix`, as if every unit had an agent (a command
+    no queue takes is `failed` at once; tests of that use a prefix of their own)."""
+
+    async def bind() -> None:
+        connection = await aio_pika.connect(amqp_url)
+        async with connection:
+            channel = await connection.channel()
+            names = Names(prefix)
+            commands = await declare_exchange(channel, names.commands)
+            sink = await channel.declare_queue(
+                f"{prefix}test.command-sink",
+                durable=True,
+                arguments={**quorum_arguments(), "x-message-ttl": 60_000},
+            )
+            await sink.bind(commands, routing_key="#")
+
+    asyncio.run(bind())
+
+
 def control_service(stack_env: dict[str, str], **extra: str) -> Service:
     """A control service with a fast sweeper."""
     service = Service("control_service", {**stack_env, **extra}, port=free_port())
@@ -49,6 +72,7 @@ def control_service(stack_env: dict[str, str], **extra: str) -> Service:
 
 @pytest.fixture(scope="module")
 def control(stack_env: dict[str, str]) -> Iterator[Service]:
+    bind_command_sink(stack_env["AMQP_URL"], stack_env["AMQP_PREFIX"])
     service = control_service(stack_env).start().wait_ready()
     yield service
     assert service.stop() in (0, -15), service.output()  # uvicorn re-raises SIGTERM when done
@@ -83,7 +107,7 @@ async def test_a_command_is_created_sent_and_recorded_with_who_asked(
     assert row["created_at"] <= row["sent_at"]
     fetched = await ops.get(f"/v1/commands/{body['command_id']}")
     assert fetched.status_code == 200
-    assert fetched.json()["params"] == {"mode": "DISCHARGING"}
+    assert fetched.json()["params"] == {"mode": "DISCHARGING", "hold_s": 900}  # COMMAND_HOLD_S
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -109,11 +110,12 @@ async def wait_status(
         await asyncio.sleep(0.05)
 
 
-async def send(http: httpx.AsyncClient, unit: str, ttl_s: int = 10, mode: str = "IDLE") -> str:
-    answer = await http.post(
-        f"/v1/units/{unit}/commands",
-        json={"type": "set_mode", "params": {"mode": mode}, "ttl_s": ttl_s},
-    )
+# A command whose completion the unit reports (set_power / set_mode wait for telemetry).
+SOC_LIMITS = {"type": "set_soc_limits", "params": {"min_percent": 10, "max_percent": 90}}
+
+
+async def send(http: httpx.AsyncClient, unit: str, ttl_s: int = 10) -> str:
+    answer = await http.post(f"/v1/units/{unit}/commands", json={**SOC_LIMITS, "ttl_s": ttl_s})
     assert answer.status_code == 202, answer.text
     command_id: str = answer.json()["command_id"]
     return command_id
@@ -124,11 +126,12 @@ async def test_a_command_reaches_its_unit_with_its_expiry_and_completes(
 ) -> None:
     unit = await add_unit(db)
     await agent.start(unit)
-    command_id = await send(ops, unit, ttl_s=10, mode="DISCHARGING")
+    command_id = await send(ops, unit, ttl_s=10)
     command, message = await agent.next()
     assert command.command_id == command_id
-    assert (command.unit_id, command.kind, command.type) == (unit, "megapack", "set_mode")
-    assert command.params_json == '{"mode":"DISCHARGING"}'
+    assert (command.unit_id, command.kind, command.type) == (unit, "megapack", "set_soc_limits")
+    assert json.loads(command.params_json) == {"min_percent": 10, "max_percent": 90}
+    assert command.seq > 0
     assert command.expires_at_ms - command.issued_at_ms == 10_000
     assert command.requested_by == "ops"
     assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
@@ -234,7 +237,8 @@ async def test_a_pending_command_left_by_a_crash_is_published_again(
     await db.execute(  # as if the service died between storing the row and publishing it
         """INSERT INTO commands (command_id, unit_id, kind, type, params, ttl_s, requested_by,
                request_digest, created_at, expires_at, last_publish_at, publish_attempts)
-           VALUES ($1, $2, 'megapack', 'set_mode', '{"mode": "STANDBY"}', 30, 'ops', 'x',
+           VALUES ($1, $2, 'megapack', 'set_soc_limits',
+               '{"min_percent": 10, "max_percent": 90}', 30, 'ops', 'x',
                now() - INTERVAL '5 seconds', now() + INTERVAL '25 seconds',
                now() - INTERVAL '5 seconds', 1)""",
         command_id,
@@ -277,10 +281,7 @@ async def test_a_restarted_service_ends_commands_in_flight_right(
             base_url=service.url, headers={"X-API-Key": OPERATOR_SECRET, **JSON}, timeout=10
         ) as http:
             answered = [await send(http, unit, ttl_s=30) for _ in range(3)]
-            short = await http.post(
-                f"/v1/units/{unit}/commands",
-                json={"type": "set_mode", "params": {"mode": "IDLE"}, "ttl_s": 1},
-            )
+            short = await http.post(f"/v1/units/{unit}/commands", json={**SOC_LIMITS, "ttl_s": 1})
             unanswered = await send(http, unit, ttl_s=2)
             commands = [(await agent.next())[0] for _ in range(5)]
         answered.append(short.json()["command_id"])  # acknowledged in time, applied late

@@ -11,7 +11,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.integration.test_control_api import JSON, add_unit, control_service
+from tests.integration.test_control_api import JSON, add_unit, bind_command_sink, control_service
 from tests.support.proxy import TcpProxy
 from tests.support.stack import OPERATOR_SECRET, Service
 
@@ -36,6 +36,7 @@ def proxied(stack_env: dict[str, str]) -> Iterator[tuple[Service, TcpProxy, TcpP
         "DATABASE_URL": through(stack_env["DATABASE_URL"], database),
         "AMQP_URL": through(stack_env["AMQP_URL"], broker),
     }
+    bind_command_sink(stack_env["AMQP_URL"], stack_env["AMQP_PREFIX"])
     service = control_service(env).start().wait_ready()
     yield service, database, broker
     service.stop()

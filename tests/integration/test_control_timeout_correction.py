@@ -28,7 +28,8 @@ async def _acknowledged_command(db: asyncpg.Connection, unit: str) -> uuid.UUID:
     await db.execute(
         """INSERT INTO commands (command_id, unit_id, kind, type, params, ttl_s, requested_by,
                request_digest, created_at, expires_at, status, sent_at, acknowledged_at)
-           VALUES ($1, $2, 'megapack', 'set_mode', '{"mode": "IDLE"}', 30, 'ops', 'x',
+           VALUES ($1, $2, 'megapack', 'set_soc_limits',
+               '{"min_percent": 10, "max_percent": 90}', 30, 'ops', 'x',
                now() - INTERVAL '60 s', now() - INTERVAL '30 s', 'acknowledged',
                now() - INTERVAL '60 s', now() - INTERVAL '59 s')""",
         command_id,

@@ -238,3 +238,17 @@ async def test_after_a_restart_a_redelivered_command_is_answered_not_run_again(
         ]  # the same answers, stamped when it ran: it did not run again
     finally:
         service.stop()
+
+
+async def test_the_real_agent_refuses_a_command_older_than_one_it_carried_out(
+    operator: Operator,
+) -> None:
+    newer = command(MP3, "set_soc_limits", {"min_percent": 20, "max_percent": 80})
+    older = command(MP3, "set_soc_limits", {"min_percent": 30, "max_percent": 70})
+    newer.seq, older.seq = 2_000_000_002, 2_000_000_001  # created in this order, arrives reversed
+    await operator.send(newer)
+    await operator.wait(newer.command_id, "COMPLETED")
+    await operator.send(older)
+    acks = await operator.wait(older.command_id, "SUPERSEDED")
+    assert names_of(acks) == ["SUPERSEDED"]
+    assert "seq 2000000002" in acks[0].reason

@@ -110,3 +110,39 @@ def test_every_command_has_help(argv: list[str], capsys: pytest.CaptureFixture[s
         parser().parse_args(argv)
     assert caught.value.code == 0
     assert "usage:" in capsys.readouterr().out
+
+
+def test_send_to_a_site_posts_one_group_and_prints_each_units_command(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    seen: list[httpx.Request] = []
+    group = {
+        "group_id": "0b5b6c1e-0000-4000-8000-0000000000aa",
+        "type": "set_mode",
+        "counts": {"sent": 1, "rejected": 1},
+        "commands": [
+            {"unit_id": "MP-0001", "status": "sent", "reason": None},
+            {"unit_id": "MP-0002", "status": "rejected", "reason": "MP-0002 is in FAULT"},
+        ],
+    }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.method == "POST":
+            return httpx.Response(202, json={"group_id": group["group_id"], "commands": 2})
+        return httpx.Response(200, json=group)
+
+    args = parser().parse_args(
+        ["send", "--site", "SITE-01", "set_mode", "--mode", "STANDBY", "--hold-s", "60"]
+    )
+    assert run(args, client(handler)) == 1  # one unit refused it
+    body = json.loads(seen[0].content)
+    assert (seen[0].url.path, body["selector"]) == ("/v1/command-groups", {"site_id": "SITE-01"})
+    assert body["params"] == {"mode": "STANDBY", "hold_s": 60}
+    assert seen[1].url.path == f"/v1/command-groups/{group['group_id']}"
+    printed = capsys.readouterr().out
+    assert "rejected 1" in printed
+    assert "MP-0002 is in FAULT" in printed
+    both = parser().parse_args(["send", "MP-0001", "set_mode", "--units", "MP-0002"])
+    with pytest.raises(CliError):
+        run(both, client(handler))

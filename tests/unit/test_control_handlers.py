@@ -3,24 +3,33 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import pytest
 
+from control_service.delivering import DeliveryFailed, Unroutable
 from control_service.delivery import decode_answer, encode_command
 from control_service.handlers import (
     Answer,
     CommandRequest,
-    DeliveryFailed,
+    Defaults,
     apply_answer,
+    release_scheduled,
     republish_pending,
     submit_command,
     sweep,
 )
+from control_service.model import (
+    PREDECESSORS,
+    CommandRecord,
+    NewCommand,
+    UnitRecord,
+    applied_status,
+)
 from control_service.rules import Refused
-from db.commands import PREDECESSORS, CommandRecord, NewCommand, UnitRecord
 from proto.megapack.v1 import commands_pb2
 
 
@@ -35,27 +44,37 @@ class FakeStore:
     async def find_unit(self, unit_id: str) -> UnitRecord | None:
         return self.units.get(unit_id)
 
-    async def insert_command(self, new: NewCommand) -> CommandRecord | None:
+    async def insert_command(
+        self, new: NewCommand
+    ) -> tuple[CommandRecord | None, list[CommandRecord]]:
         if new.idempotency_key and await self.find_by_idempotency_key(
             new.requested_by, new.idempotency_key
         ):
-            return None
+            return None, []
         now = datetime.now(UTC)
         fields: dict[str, Any] = {
             **dataclasses.asdict(new),
             **dict.fromkeys(("sent_at", "acknowledged_at", "completed_at", "rejected_at")),
-            **dict.fromkeys(("failed_at", "expired_at", "reason", "agent_id", "delivery_error")),
+            **dict.fromkeys(("failed_at", "expired_at", "agent_id", "delivery_error")),
         }
         record = CommandRecord(
             **fields,
             seq=len(self.commands) + 1,
-            status="pending",
             created_at=now,
-            expires_at=now + timedelta(seconds=new.ttl_s),
-            publish_attempts=1,
+            expires_at=(new.not_before or now) + timedelta(seconds=new.ttl_s),
+            publish_attempts=0,
         )
+        superseded = [
+            moved
+            for older in list(self.commands.values())
+            if older.unit_id == new.unit_id and older.type == new.type
+            and (older.status == "scheduled"
+                 or (older.status == "pending" and older.publish_attempts == 0))
+            if (moved := self._move(older.command_id, "superseded",
+                                    superseded_by=new.command_id)) is not None
+        ]  # fmt: skip
         self.commands[new.command_id] = record
-        return record
+        return record, superseded
 
     async def find_by_idempotency_key(self, requested_by: str, key: str) -> CommandRecord | None:
         return next(
@@ -91,13 +110,31 @@ class FakeStore:
         self.commands[command_id] = moved
         return moved
 
-    async def mark_sent(self, command_id: uuid.UUID, unit_id: str) -> CommandRecord | None:
-        return self._move(command_id, "sent", delivery_error=None)
+    async def claim(self, command_ids: list[uuid.UUID]) -> list[CommandRecord]:
+        claimed = []
+        for command_id in command_ids:
+            command = self.commands[command_id]
+            if command.status == "pending" and command.publish_attempts == 0:
+                attempts = command.publish_attempts + 1
+                claimed.append(dataclasses.replace(command, publish_attempts=attempts))
+                self.commands[command_id] = claimed[-1]
+        return claimed
 
-    async def note_delivery_error(self, command_id: uuid.UUID, error: str) -> None:
-        self.commands[command_id] = dataclasses.replace(
-            self.commands[command_id], delivery_error=error
-        )
+    async def mark_sent(self, command_ids: list[uuid.UUID]) -> list[CommandRecord]:
+        moved = [self._move(i, "sent", delivery_error=None) for i in command_ids]
+        return [m for m in moved if m is not None]
+
+    async def fail_unroutable(
+        self, command_ids: list[uuid.UUID], reason: str
+    ) -> list[CommandRecord]:
+        moved = [self._move(i, "failed", reason=reason) for i in command_ids]
+        return [m for m in moved if m is not None]
+
+    async def note_delivery_error(self, command_ids: list[uuid.UUID], error: str) -> None:
+        for command_id in command_ids:
+            self.commands[command_id] = dataclasses.replace(
+                self.commands[command_id], delivery_error=error
+            )
 
     async def apply_answer(
         self,
@@ -111,7 +148,8 @@ class FakeStore:
     ) -> tuple[bool, CommandRecord | None]:
         if command_id not in self.commands:
             return False, None
-        moved = self._move(command_id, status, reason=reason, agent_id=agent_id)
+        applied = applied_status(status, self.commands[command_id].type)
+        moved = self._move(command_id, applied, reason=reason, agent_id=agent_id)
         self.answers.append((command_id, status, moved is not None))
         return moved is not None, self.commands[command_id]
 
@@ -123,21 +161,36 @@ class FakeStore:
     async def fail_unfinished(self, *, timeout_s: float) -> list[CommandRecord]:
         return []
 
+    async def verify_effects(
+        self, *, default_rated_power_kw: float, timeout_s: float
+    ) -> list[CommandRecord]:
+        return []
+
+    async def release_due(self, *, limit: int = 1000) -> list[CommandRecord]:
+        now = datetime.now(UTC)
+        due = [c.command_id for c in self.commands.values()
+               if c.status == "scheduled" and c.not_before and c.not_before <= now]  # fmt: skip
+        moved = [self._move(i, "pending") for i in due]
+        return [m for m in moved if m is not None]
+
     async def claim_pending(self, *, idle_s: float, limit: int = 100) -> list[CommandRecord]:
         return [c for c in self.commands.values() if c.status == "pending"][:limit]
 
 
 class FakePublisher:
-    """Records what it publishes; `fail` makes every publish unconfirmed."""
+    """Records what it publishes; `fail` makes every publish unconfirmed, `unroutable` returned."""
 
     def __init__(self, *, ready: bool = True, fail: bool = False) -> None:
         self.ready = ready
         self.fail = fail
+        self.unroutable = False
         self.published: list[CommandRecord] = []
 
     async def publish(self, command: CommandRecord) -> None:
         if self.fail:
             raise DeliveryFailed("broker connection is down")
+        if self.unroutable:
+            raise Unroutable("no unit agent queue takes it")
         self.published.append(command)
 
 
@@ -160,7 +213,7 @@ async def submit(
     store: FakeStore, publisher: FakePublisher, req: CommandRequest
 ) -> tuple[CommandRecord, bool]:
     return await submit_command(
-        store=store, publisher=publisher, request=req, default_rated_power_kw=1927
+        store=store, publisher=publisher, request=req, defaults=Defaults(1927, hold_s=60)
     )
 
 
@@ -230,7 +283,10 @@ async def test_an_unconfirmed_publish_leaves_the_command_pending_for_the_republi
 
 async def test_answers_move_forward_and_late_or_duplicate_ones_are_ignored() -> None:
     store, publisher = FakeStore(MP), FakePublisher()
-    command, _ = await submit(store, publisher, request())
+    soc_limits = {"min_percent": 10, "max_percent": 90}
+    command, _ = await submit(
+        store, publisher, request(type_name="set_soc_limits", params=soc_limits)
+    )
 
     def answer(status: str) -> Answer:
         return Answer(command.command_id, "MP-0001", status, None, "sim-1", None)
@@ -258,7 +314,13 @@ async def test_the_sweeper_expires_unanswered_commands_only() -> None:
     store.commands[late.command_id] = dataclasses.replace(
         store.commands[late.command_id], expires_at=datetime.now(UTC) - timedelta(seconds=5)
     )
-    ended = await sweep(store=store, grace_s=1, completion_timeout_s=300)
+    ended = await sweep(
+        store=store,
+        grace_s=1,
+        completion_timeout_s=300,
+        effect_timeout_s=30,
+        default_rated_power_kw=1927,
+    )
     assert [c.command_id for c in ended] == [late.command_id]
     assert store.commands[late.command_id].status == "expired"
     assert store.commands[answered.command_id].status == "acknowledged"
@@ -270,7 +332,8 @@ async def test_the_wire_format_carries_expiry_and_answers_decode() -> None:
     wire = commands_pb2.Command.FromString(encode_command(command))
     assert wire.command_id == str(command.command_id)
     assert wire.expires_at_ms - wire.issued_at_ms == 30_000
-    assert wire.params_json == '{"mode":"DISCHARGING"}'
+    assert json.loads(wire.params_json) == {"mode": "DISCHARGING", "hold_s": 60}
+    assert wire.seq == command.seq > 0
     ack = commands_pb2.CommandAck(
         command_id=str(command.command_id),
         unit_id="MP-0001",
@@ -284,3 +347,68 @@ async def test_the_wire_format_carries_expiry_and_answers_decode() -> None:
     assert (decoded.status, decoded.reason) == ("rejected", "unit is in MAINTENANCE")
     assert decode_answer(b"\xff\x00garbage") is None
     assert decode_answer(commands_pb2.CommandAck(command_id="x").SerializeToString()) is None
+
+
+async def test_a_units_completed_only_acknowledges_a_verified_command() -> None:
+    store, publisher = FakeStore(MP), FakePublisher()
+    command, _ = await submit(store, publisher, request())
+    answer = Answer(command.command_id, "MP-0001", "completed", None, "sim-1", None)
+    assert await apply_answer(store=store, answer=answer)
+    assert store.commands[command.command_id].status == "acknowledged"  # telemetry decides
+
+
+async def test_the_default_hold_is_filled_in_and_a_schedule_waits_for_its_time() -> None:
+    store, publisher = FakeStore(MP), FakePublisher()
+    later = datetime.now(UTC) + timedelta(hours=1)
+    scheduled, _ = await submit(store, publisher, request(not_before=later))
+    assert (scheduled.status, scheduled.params) == (
+        "scheduled",
+        {"mode": "DISCHARGING", "hold_s": 60},
+    )
+    assert scheduled.expires_at == later + timedelta(seconds=30)  # the TTL counts from then
+    assert publisher.published == []
+    assert await release_scheduled(store=store, publisher=publisher) == 0  # not due yet
+    store.commands[scheduled.command_id] = dataclasses.replace(
+        scheduled, not_before=datetime.now(UTC) - timedelta(seconds=1)
+    )
+    assert await release_scheduled(store=store, publisher=publisher) == 1
+    assert store.commands[scheduled.command_id].status == "sent"
+
+
+async def test_a_newer_command_supersedes_a_scheduled_one_which_is_never_published() -> None:
+    store, publisher = FakeStore(MP), FakePublisher()
+    later = datetime.now(UTC) + timedelta(hours=1)
+    older, _ = await submit(store, publisher, request(not_before=later))
+    newer, _ = await submit(store, publisher, request(params={"mode": "IDLE"}))
+    gone = store.commands[older.command_id]
+    assert (gone.status, gone.superseded_by) == ("superseded", newer.command_id)
+    store.commands[older.command_id] = dataclasses.replace(gone, not_before=datetime.now(UTC))
+    assert await release_scheduled(store=store, publisher=publisher) == 0
+    assert [c.command_id for c in publisher.published] == [newer.command_id]
+
+
+async def test_a_command_no_queue_takes_fails_at_once() -> None:
+    store, publisher = FakeStore(MP), FakePublisher()
+    publisher.unroutable = True
+    command, _ = await submit(store, publisher, request())
+    assert (command.status, command.reason) == ("failed", "no unit agent queue takes it")
+
+
+@pytest.mark.parametrize(
+    ("fields", "where"),
+    [
+        ({"not_before": datetime.now(UTC) - timedelta(minutes=5)}, "not_before"),
+        ({"not_before": datetime.now(UTC) + timedelta(days=800)}, "not_before"),
+        ({"params": {"mode": "IDLE", "hold_s": -1}}, "hold_s"),
+        ({"params": {"mode": "IDLE", "hold_s": 10**9}}, "hold_s"),
+    ],
+)
+async def test_hostile_schedule_and_hold_are_422_naming_the_field(
+    fields: dict[str, Any], where: str
+) -> None:
+    store = FakeStore(MP)
+    with pytest.raises(Refused) as caught:
+        await submit(store, FakePublisher(), request(**fields))
+    assert caught.value.status == 422
+    assert where in str(caught.value.detail)
+    assert store.commands == {}

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from control_service.model import PREDECESSORS, STATUSES, CommandRecord, UnitRecord
 from control_service.rules import (
     COMMAND_TYPES,
     Refused,
@@ -17,7 +18,7 @@ from control_service.rules import (
     request_digest,
 )
 from control_service.schemas import CommandPublic
-from db.commands import PREDECESSORS, STATUSES, TRANSITIONS, CommandRecord, UnitRecord
+from db.commands import TRANSITIONS
 
 
 def unit(state: str = "IDLE", kind: str = "megapack", rated: float | None = None) -> UnitRecord:

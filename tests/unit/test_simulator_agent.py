@@ -9,7 +9,15 @@ from typing import Any
 import pytest
 
 from proto.megapack.v1 import commands_pb2
-from simulator.agent import ACKNOWLEDGED, COMPLETED, FAILED, REJECTED, UnitAgent
+from simulator.agent import (
+    ACKNOWLEDGED,
+    COMPLETED,
+    FAILED,
+    LAPSED,
+    REJECTED,
+    SUPERSEDED,
+    UnitAgent,
+)
 from simulator.fleet import Fleet
 from simulator.megapack import MEGAPACK_4H
 
@@ -188,3 +196,49 @@ def test_a_setpoint_the_unit_cannot_hold_fails_after_the_timeout() -> None:
         answers += agent.progress(now_ms=NOW_MS + second * 1_000)
     assert statuses(answers) == [FAILED]
     assert "not reached within 10 s" in answers[0].reason
+
+
+def test_a_hold_that_runs_out_unrenewed_falls_back_to_standby_and_says_so() -> None:
+    fleet, agent = setup()
+    unit = fleet.megapacks["MP-0001"]
+    held = command("MP-0001", "set_power", {"power_kw": 300, "hold_s": 5})
+    assert statuses(agent.receive(held, now_ms=NOW_MS)) == [ACKNOWLEDGED]
+    assert (unit.mode_override, unit.setpoint_kw) == ("DISCHARGING", 300)
+    assert LAPSED not in statuses(agent.progress(now_ms=NOW_MS + 4_999))
+    lapsed = [a for a in agent.progress(now_ms=NOW_MS + 5_000) if a.status == LAPSED]
+    assert [a.command_id for a in lapsed] == [held.command_id]
+    assert (unit.mode_override, unit.setpoint_kw) == ("STANDBY", 0.0)
+    assert LAPSED not in statuses(agent.progress(now_ms=NOW_MS + 60_000))  # once only
+
+
+def test_the_same_command_again_extends_the_hold_and_hold_0_keeps_it_until_changed() -> None:
+    fleet, agent = setup()
+    unit = fleet.megapacks["MP-0001"]
+    agent.receive(command("MP-0001", "set_power", {"power_kw": 300, "hold_s": 5}), now_ms=NOW_MS)
+    renewed = command("MP-0001", "set_power", {"power_kw": 300, "hold_s": 5})
+    agent.receive(renewed, now_ms=NOW_MS + 4_000)
+    assert LAPSED not in statuses(agent.progress(now_ms=NOW_MS + 8_000))
+    assert [a.command_id for a in agent.progress(now_ms=NOW_MS + 9_000) if a.status == LAPSED] == [
+        renewed.command_id
+    ]
+    agent.receive(command("MP-0003", "set_mode", {"mode": "CHARGING", "hold_s": 0}), now_ms=NOW_MS)
+    assert LAPSED not in statuses(agent.progress(now_ms=NOW_MS + 10**9))
+    assert fleet.megapacks["MP-0003"].mode_override == "CHARGING"
+    assert unit.mode_override == "STANDBY"
+
+
+def test_a_command_older_than_one_carried_out_is_superseded_and_never_executed() -> None:
+    fleet, agent = setup()
+    unit = fleet.megapacks["MP-0001"]
+    newer = command("MP-0001", "set_power", {"power_kw": 200})
+    newer.seq = 11
+    older = command("MP-0001", "set_power", {"power_kw": -400})
+    older.seq = 10
+    assert statuses(agent.receive(newer, now_ms=NOW_MS)) == [ACKNOWLEDGED]
+    refused = agent.receive(older, now_ms=NOW_MS + 1)
+    assert statuses(refused) == [SUPERSEDED]
+    assert "seq 11" in refused[0].reason
+    assert unit.setpoint_kw == 200
+    other_type = command("MP-0001", "set_mode", {"mode": "IDLE"})
+    other_type.seq = 9  # another type: not superseded by a set_power
+    assert statuses(agent.receive(other_type, now_ms=NOW_MS + 2)) == [ACKNOWLEDGED]

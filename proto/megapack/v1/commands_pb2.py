@@ -24,17 +24,17 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n proto/megapack/v1/commands.proto\x12\x0bmegapack.v1\"\xa2\x01\n\x07\x43ommand\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12\x0f\n\x07unit_id\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0c\n\x04type\x18\x04 \x01(\t\x12\x13\n\x0bparams_json\x18\x05 \x01(\t\x12\x14\n\x0cissued_at_ms\x18\x06 \x01(\x03\x12\x15\n\rexpires_at_ms\x18\x07 \x01(\x03\x12\x14\n\x0crequested_by\x18\x08 \x01(\t\"\x91\x01\n\nCommandAck\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12\x0f\n\x07unit_id\x18\x02 \x01(\t\x12-\n\x06status\x18\x03 \x01(\x0e\x32\x1d.megapack.v1.CommandAckStatus\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\r\n\x05\x61t_ms\x18\x05 \x01(\x03\x12\x10\n\x08\x61gent_id\x18\x06 \x01(\t*\xbd\x01\n\x10\x43ommandAckStatus\x12\"\n\x1e\x43OMMAND_ACK_STATUS_UNSPECIFIED\x10\x00\x12#\n\x1f\x43OMMAND_ACK_STATUS_ACKNOWLEDGED\x10\x01\x12 \n\x1c\x43OMMAND_ACK_STATUS_COMPLETED\x10\x02\x12\x1f\n\x1b\x43OMMAND_ACK_STATUS_REJECTED\x10\x03\x12\x1d\n\x19\x43OMMAND_ACK_STATUS_FAILED\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n proto/megapack/v1/commands.proto\x12\x0bmegapack.v1\"\xaf\x01\n\x07\x43ommand\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12\x0f\n\x07unit_id\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0c\n\x04type\x18\x04 \x01(\t\x12\x13\n\x0bparams_json\x18\x05 \x01(\t\x12\x14\n\x0cissued_at_ms\x18\x06 \x01(\x03\x12\x15\n\rexpires_at_ms\x18\x07 \x01(\x03\x12\x14\n\x0crequested_by\x18\x08 \x01(\t\x12\x0b\n\x03seq\x18\t \x01(\x03\"\x91\x01\n\nCommandAck\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12\x0f\n\x07unit_id\x18\x02 \x01(\t\x12-\n\x06status\x18\x03 \x01(\x0e\x32\x1d.megapack.v1.CommandAckStatus\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\r\n\x05\x61t_ms\x18\x05 \x01(\x03\x12\x10\n\x08\x61gent_id\x18\x06 \x01(\t*\xff\x01\n\x10\x43ommandAckStatus\x12\"\n\x1e\x43OMMAND_ACK_STATUS_UNSPECIFIED\x10\x00\x12#\n\x1f\x43OMMAND_ACK_STATUS_ACKNOWLEDGED\x10\x01\x12 \n\x1c\x43OMMAND_ACK_STATUS_COMPLETED\x10\x02\x12\x1f\n\x1b\x43OMMAND_ACK_STATUS_REJECTED\x10\x03\x12\x1d\n\x19\x43OMMAND_ACK_STATUS_FAILED\x10\x04\x12!\n\x1d\x43OMMAND_ACK_STATUS_SUPERSEDED\x10\x05\x12\x1d\n\x19\x43OMMAND_ACK_STATUS_LAPSED\x10\x06\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'proto.megapack.v1.commands_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_COMMANDACKSTATUS']._serialized_start=363
-  _globals['_COMMANDACKSTATUS']._serialized_end=552
+  _globals['_COMMANDACKSTATUS']._serialized_start=376
+  _globals['_COMMANDACKSTATUS']._serialized_end=631
   _globals['_COMMAND']._serialized_start=50
-  _globals['_COMMAND']._serialized_end=212
-  _globals['_COMMANDACK']._serialized_start=215
-  _globals['_COMMANDACK']._serialized_end=360
+  _globals['_COMMAND']._serialized_end=225
+  _globals['_COMMANDACK']._serialized_start=228
+  _globals['_COMMANDACK']._serialized_end=373
 # @@protoc_insertion_point(module_scope)

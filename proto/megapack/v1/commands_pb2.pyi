@@ -34,6 +34,10 @@ class _CommandAckStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Comm
     """refused by the unit; reason says why"""
     COMMAND_ACK_STATUS_FAILED: _CommandAckStatus.ValueType  # 4
     """accepted but could not be carried out"""
+    COMMAND_ACK_STATUS_SUPERSEDED: _CommandAckStatus.ValueType  # 5
+    """refused: a newer command of its type came first"""
+    COMMAND_ACK_STATUS_LAPSED: _CommandAckStatus.ValueType  # 6
+    """its hold ran out unrenewed: back to STANDBY, 0 kW"""
 
 class CommandAckStatus(_CommandAckStatus, metaclass=_CommandAckStatusEnumTypeWrapper): ...
 
@@ -46,6 +50,10 @@ COMMAND_ACK_STATUS_REJECTED: CommandAckStatus.ValueType  # 3
 """refused by the unit; reason says why"""
 COMMAND_ACK_STATUS_FAILED: CommandAckStatus.ValueType  # 4
 """accepted but could not be carried out"""
+COMMAND_ACK_STATUS_SUPERSEDED: CommandAckStatus.ValueType  # 5
+"""refused: a newer command of its type came first"""
+COMMAND_ACK_STATUS_LAPSED: CommandAckStatus.ValueType  # 6
+"""its hold ran out unrenewed: back to STANDBY, 0 kW"""
 Global___CommandAckStatus: _TypeAlias = CommandAckStatus  # noqa: Y015
 
 @_typing.final
@@ -60,6 +68,7 @@ class Command(_message.Message):
     ISSUED_AT_MS_FIELD_NUMBER: _builtins.int
     EXPIRES_AT_MS_FIELD_NUMBER: _builtins.int
     REQUESTED_BY_FIELD_NUMBER: _builtins.int
+    SEQ_FIELD_NUMBER: _builtins.int
     command_id: _builtins.str
     unit_id: _builtins.str
     kind: _builtins.str
@@ -75,6 +84,8 @@ class Command(_message.Message):
     """a unit must never execute the command after this instant"""
     requested_by: _builtins.str
     """name of the operator key"""
+    seq: _builtins.int
+    """creation order: a unit refuses a command older than one of the"""
     def __init__(
         self,
         *,
@@ -86,10 +97,11 @@ class Command(_message.Message):
         issued_at_ms: _builtins.int = ...,
         expires_at_ms: _builtins.int = ...,
         requested_by: _builtins.str = ...,
+        seq: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["command_id", b"command_id", "expires_at_ms", b"expires_at_ms", "issued_at_ms", b"issued_at_ms", "kind", b"kind", "params_json", b"params_json", "requested_by", b"requested_by", "type", b"type", "unit_id", b"unit_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command_id", b"command_id", "expires_at_ms", b"expires_at_ms", "issued_at_ms", b"issued_at_ms", "kind", b"kind", "params_json", b"params_json", "requested_by", b"requested_by", "seq", b"seq", "type", b"type", "unit_id", b"unit_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
