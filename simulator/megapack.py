@@ -306,4 +306,6 @@ class Megapack:
             "temperature_c": round(self.temperature_c, 2),
             "state": self.state,
             "fault_codes": codes,
+            "rated_power_kw": self.model.rated_power_kw,
+            "capacity_kwh": self.model.capacity_kwh,
         }
