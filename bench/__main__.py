@@ -13,11 +13,11 @@ import orjson
 import uvloop
 from rich.console import Console
 
-from bench import scenarios, simulated
+from bench import replay, scenarios, simulated
 from bench.report import judge, print_report
 from bench.stack import Options, Stack
 
-ALL = ("single", "json", "protobuf", "lag", "overload", "drain", "parts", "simulator")
+ALL = ("single", "json", "protobuf", "lag", "overload", "drain", "parts", "simulator", "replay")
 
 
 def parse(argv: list[str] | None = None) -> Options:
@@ -98,6 +98,8 @@ async def run(stack: Stack) -> dict[str, Any]:
         results["parts"] = await scenarios.parts(stack)
     if "simulator" in chosen:
         results["simulator"] = await simulated.simulator(stack)
+    if "replay" in chosen:
+        results["replay"] = await replay.replay(stack)
     return results
 
 

@@ -118,7 +118,7 @@ class Megapack:
         cell_kwh = self._integrate(mean_kw, dt_s)
         cooling_kw, heating_kw = self._heat(mean_kw, dt_s, ambient_c)
         if not pcs_on:  # the auxiliaries draw from the grid; nothing reaches the cells
-            aux_kw = 0.0
+            self._reference_kw = aux_kw = 0.0
             if not self.crew_on_site:  # a crew isolates the unit
                 aux_kw = standby_aux_kw(
                     self.traits, ambient_c=ambient_c, cooling_kw=cooling_kw, heating_kw=heating_kw
@@ -164,12 +164,15 @@ class Megapack:
         return target
 
     def _state_for(self, target_kw: float) -> str:
+        """The state the power shows: while the PCS ramps, the way power flows."""
+        if self._reference_kw > 0:
+            return "DISCHARGING"
+        if self._reference_kw < 0:
+            return "CHARGING"
         if self.mode_override in ("IDLE", "STANDBY"):
             return self.mode_override
-        if target_kw > 0:
-            return "DISCHARGING"
-        if target_kw < 0:
-            return "CHARGING"
+        if target_kw != 0:  # no ramp at all: cannot happen with a positive rate
+            return "DISCHARGING" if target_kw > 0 else "CHARGING"
         wanted = self.mode_override == "CHARGING" or self.mode_override == "DISCHARGING"
         return "STANDBY" if wanted or self.mode_override is None else "IDLE"
 
@@ -181,7 +184,10 @@ class Megapack:
         noise_kw = 0.0
         if self._noise is not None:
             sigma = self.traits.noise_kw
-            noise_kw = max(-3.0 * sigma, min(3.0 * sigma, self._noise.gauss(0.0, sigma)))
+            bound = 3.0 * sigma  # and noise never turns the flow around (state and sign agree)
+            if self._reference_kw != 0:
+                bound = min(bound, 0.99 * abs(self._reference_kw))
+            noise_kw = max(-bound, min(bound, self._noise.gauss(0.0, sigma)))
         self.power_kw = self._reference_kw + noise_kw
         return mean_kw + noise_kw
 
