@@ -233,9 +233,12 @@ def protobuf_columns(
         attribute = "timestamp_ms" if rule.how == "timestamp" else rule.name
         column = list(map(attrgetter(attribute), messages))
         if rule.nullable:  # an unset optional is absent (None), not zero
-            present = list(map(methodcaller("HasField", attribute), messages))
-            if not all(present):
-                column = [v if has else None for v, has in zip(column, present, strict=True)]
+            # An unset field reads as its zero value, so a column without a zero has every
+            # value set: one C-level `in` instead of a HasField per reading.
+            if (0 if rule.how == "number" else "") in column:
+                present = list(map(methodcaller("HasField", attribute), messages))
+                if not all(present):
+                    column = [v if has else None for v, has in zip(column, present, strict=True)]
         elif rule.how == "choice":
             column = list(map(enum_names[rule.name].get, column))
         columns[rule.name] = column

@@ -13,11 +13,22 @@ import orjson
 import uvloop
 from rich.console import Console
 
-from bench import groups, scenarios, simulated
+from bench import groups, replay, scenarios, simulated
 from bench.report import judge, print_report
 from bench.stack import Options, Stack
 
-ALL = ("single", "json", "protobuf", "lag", "overload", "drain", "parts", "simulator", "groups")
+ALL = (
+    "single",
+    "json",
+    "protobuf",
+    "lag",
+    "overload",
+    "drain",
+    "parts",
+    "simulator",
+    "groups",
+    "replay",
+)
 
 
 def parse(argv: list[str] | None = None) -> Options:
@@ -100,6 +111,8 @@ async def run(stack: Stack) -> dict[str, Any]:
         results["simulator"] = await simulated.simulator(stack)
     if "groups" in chosen:
         results["groups"] = await groups.group_commands(stack)
+    if "replay" in chosen:
+        results["replay"] = await replay.replay(stack)
     return results
 
 

@@ -48,6 +48,8 @@ def reading_fields(unit_id: str, index: int) -> dict[str, Any]:
         "temperature_c": 24.5,
         "state": "CHARGING",
         "fault_codes": [],
+        "rated_power_kw": 1927.0,  # as the simulator's readings carry them
+        "capacity_kwh": 3854.0,
     }
 
 

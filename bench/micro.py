@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from api_gateway.ingest import Window, accept
 from bench.bodies import BodyMaker, Encoding
-from common.codec import envelope_rows
+from common.codec import envelope_ratings, envelope_rows
 from common.keys import ApiKey
 from proto.megapack.v1 import telemetry_pb2 as pb
 
@@ -64,6 +64,8 @@ def main() -> None:
     ]
     cpu_s = best_cpu_s(lambda: envelope_rows(envelopes))
     print(f"envelope_rows, gateway envelopes: {cpu_s / 50_000 * 1e6:.2f} µs per row")
+    cpu_s = best_cpu_s(lambda: envelope_ratings(envelopes))
+    print(f"envelope_ratings, gateway envelopes: {cpu_s / 50_000 * 1e6:.2f} µs per row")
 
 
 if __name__ == "__main__":

@@ -130,6 +130,66 @@ def envelope_rows(
     return megapack, ev
 
 
+# A unit's own ratings, (rated_power_kw, capacity_kwh), either None when not reported. They
+# are not telemetry columns (they change once in a unit's life): the consumer keeps the latest
+# in `units`, so decoding hands them over per unit, not per reading.
+Rating = tuple[float | None, float | None]
+Ratings = dict[str, Rating]
+RATING_COLUMNS = ("rated_power_kw", "capacity_kwh")
+
+
+def envelope_ratings(envelopes: Iterable[pb.TelemetryEnvelope]) -> Ratings:
+    """Each unit's ratings: per value, the last the unit reported in the envelopes."""
+    ratings: Ratings = {}
+    for envelope in envelopes:
+        for batch in envelope.batches:
+            for r in batch.megapack:
+                rated = r.rated_power_kw if r.HasField("rated_power_kw") else None
+                capacity = r.capacity_kwh if r.HasField("capacity_kwh") else None
+                if rated is not None or capacity is not None:
+                    _merge_one(ratings, r.unit_id, rated, capacity)
+            if batch.HasField("megapack_columns"):
+                _column_ratings(batch.megapack_columns, ratings)
+    return ratings
+
+
+def merge_ratings(into: Ratings, later: Ratings) -> None:
+    """Fold later ratings into earlier ones: a value a later reading left out stays."""
+    for unit, (rated, capacity) in later.items():
+        if rated is None or capacity is None:
+            _merge_one(into, unit, rated, capacity)
+        else:
+            into[unit] = (rated, capacity)
+
+
+def _merge_one(into: Ratings, unit: str, rated: float | None, capacity: float | None) -> None:
+    if rated is None or capacity is None:
+        old_rated, old_capacity = into.get(unit, (None, None))
+        rated = old_rated if rated is None else rated
+        capacity = old_capacity if capacity is None else capacity
+    into[unit] = (rated, capacity)
+
+
+def _column_ratings(columns: pb.MegapackColumns, ratings: Ratings) -> None:
+    if not columns.rated_power_kw:  # a gateway before the ratings
+        return
+    # Lists first: iterating a protobuf repeated field directly costs more than copying it.
+    rated, capacity = list(columns.rated_power_kw), list(columns.capacity_kwh)
+    units = list(columns.unit_id)
+    if len(rated) != len(units) or len(capacity) != len(units):
+        raise DecodeError("columns of unequal length")
+    if not isnan(sum(rated) + sum(capacity)):  # every reading carries both: no Python per reading
+        ratings.update(zip(units, zip(rated, capacity, strict=True), strict=True))
+        return
+    if all(map(isnan, rated)) and all(map(isnan, capacity)):
+        return
+    for unit, power, energy in zip(units, rated, capacity, strict=True):
+        if not (isnan(power) and isnan(energy)):
+            _merge_one(
+                ratings, unit, None if isnan(power) else power, None if isnan(energy) else energy
+            )
+
+
 def _megapack_column_rows(columns: pb.MegapackColumns, received_us: int) -> Iterator[MegapackRow]:
     """Rows of a columnar batch, built by C-level iterators (no Python code per reading)."""
     c = _same_lengths(columns, sum(columns.fault_code_counts) == len(columns.fault_codes))
@@ -162,7 +222,8 @@ def _same_lengths(columns: C, codes_add_up: bool) -> C:
         len(getattr(columns, field.name))
         for field in columns.DESCRIPTOR.fields
         if field.name != "fault_codes"
-    }
+        and not (field.name in RATING_COLUMNS and not getattr(columns, field.name))
+    }  # rating columns may be empty: a gateway before them left them out
     if len(lengths) != 1 or not codes_add_up:
         raise DecodeError("columns of unequal length")
     return columns

@@ -115,6 +115,12 @@ class MegapackReading(ReadingBase):
     temperature_c: float = _number(-60, 150)  # type: ignore[assignment]
     state: MegapackState
     fault_codes: list[FaultCode] = Field(default_factory=list, max_length=32)
+    # The unit's own nameplate (optional; the `units` table keeps the latest reported). A
+    # Megapack 2 XL is 979-1,927 kW and 3,854-3,916 kWh; the bounds leave room for any unit
+    # and stop a W/kW or Wh/kWh mix-up. `power_kw` is not checked against the rating here: a
+    # unit briefly over its nameplate is a fact to record, not a bad reading.
+    rated_power_kw: float | None = _number(1, 10_000, optional=True)  # type: ignore[assignment]
+    capacity_kwh: float | None = _number(1, 20_000, optional=True)  # type: ignore[assignment]
 
     _flush = field_validator(
         "soc_percent", "soh_percent", "power_kw", "voltage_v", "current_a", "temperature_c"

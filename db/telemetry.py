@@ -12,13 +12,21 @@ from typing import Any
 
 import asyncpg
 
-from common.codec import EV_COLUMNS, MEGAPACK_COLUMNS, EvRow, MegapackRow
+from common.codec import (
+    EV_COLUMNS,
+    MEGAPACK_COLUMNS,
+    RATING_COLUMNS,
+    EvRow,
+    MegapackRow,
+    Rating,
+    Ratings,
+)
 
 STAGING_DDL = """
 CREATE TEMP TABLE IF NOT EXISTS stage_megapack (
     unit_id text, time timestamptz, site_id text, soc_percent float8, soh_percent float8,
     power_kw float8, voltage_v float8, current_a float8, temperature_c float8, state text,
-    fault_codes text[], received_at timestamptz
+    fault_codes text[], received_at timestamptz, rated_power_kw float8, capacity_kwh float8
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stage_ev (
     vehicle_id text, time timestamptz, fleet_id text, battery_soc_percent float8,
@@ -50,7 +58,7 @@ ON CONFLICT (vehicle_id, time) DO NOTHING
 
 _UNITS_INSERT = """
 INSERT INTO units (unit_id, kind, site_id, fleet_id, last_seen, last_state, last_soc_percent,
-    last_power_kw, last_temperature_c, last_fault_codes)
+    last_power_kw, last_temperature_c, last_fault_codes, rated_power_kw, capacity_kwh)
 """
 
 # Only a newer reading of the same kind moves a unit's latest state.
@@ -59,7 +67,9 @@ ON CONFLICT (unit_id) DO UPDATE SET
     site_id = excluded.site_id, fleet_id = excluded.fleet_id, last_seen = excluded.last_seen,
     last_state = excluded.last_state, last_soc_percent = excluded.last_soc_percent,
     last_power_kw = excluded.last_power_kw, last_temperature_c = excluded.last_temperature_c,
-    last_fault_codes = excluded.last_fault_codes, updated_at = now()
+    last_fault_codes = excluded.last_fault_codes,
+    rated_power_kw = coalesce(excluded.rated_power_kw, units.rated_power_kw),
+    capacity_kwh = coalesce(excluded.capacity_kwh, units.capacity_kwh), updated_at = now()
 WHERE units.kind = excluded.kind AND units.last_seen <= excluded.last_seen
 """
 
@@ -67,7 +77,7 @@ UPSERT_MEGAPACK_UNITS = (
     _UNITS_INSERT
     + """
 SELECT DISTINCT ON (unit_id) unit_id, 'megapack', site_id, NULL, time, state, soc_percent,
-    power_kw, temperature_c, fault_codes
+    power_kw, temperature_c, fault_codes, rated_power_kw, capacity_kwh
 FROM stage_megapack ORDER BY unit_id, time DESC
 """
     + _UNITS_CONFLICT
@@ -77,7 +87,7 @@ UPSERT_EV_UNITS = (
     _UNITS_INSERT
     + """
 SELECT DISTINCT ON (vehicle_id) vehicle_id, 'ev', NULL, fleet_id, time, charging_state,
-    battery_soc_percent, charge_power_kw, battery_temp_c, '{}'::text[]
+    battery_soc_percent, charge_power_kw, battery_temp_c, '{}'::text[], NULL, NULL
 FROM stage_ev ORDER BY vehicle_id, time DESC
 """
     + _UNITS_CONFLICT
@@ -110,16 +120,24 @@ def _decode_int64(data: bytes) -> int:
 
 
 async def store_rows(
-    *, conn: asyncpg.Connection, megapack: list[MegapackRow], ev: list[EvRow]
+    *,
+    conn: asyncpg.Connection,
+    megapack: list[MegapackRow],
+    ev: list[EvRow],
+    ratings: Ratings | None = None,
 ) -> tuple[int, int]:
-    """Store rows in one transaction; returns (new Megapack rows, new EV rows)."""
+    """Store rows in one transaction; returns (new Megapack rows, new EV rows).
+
+    `ratings` (unit id -> rated kW, capacity kWh) go to `units` with the unit's latest row:
+    a value not reported keeps the one stored.
+    """
     stored_megapack = stored_ev = 0
     async with conn.transaction():
         if megapack:
             stored_megapack = await _store(
                 conn, megapack, table="megapack_telemetry", stage="stage_megapack",
                 columns=MEGAPACK_COLUMNS, insert=INSERT_MEGAPACK,
-                upsert_units=UPSERT_MEGAPACK_UNITS,
+                upsert_units=UPSERT_MEGAPACK_UNITS, ratings=ratings or {},
             )  # fmt: skip
         if ev:
             stored_ev = await _store(
@@ -127,6 +145,9 @@ async def store_rows(
                 columns=EV_COLUMNS, insert=INSERT_EV, upsert_units=UPSERT_EV_UNITS,
             )  # fmt: skip
     return stored_megapack, stored_ev
+
+
+_NO_RATING: Rating = (None, None)
 
 
 async def _store(
@@ -138,6 +159,7 @@ async def _store(
     columns: tuple[str, ...],
     insert: str,
     upsert_units: str,
+    ratings: Ratings | None = None,
 ) -> int:
     try:
         async with conn.transaction():  # a savepoint: a failed COPY undoes only itself
@@ -145,6 +167,9 @@ async def _store(
         stored, staged = len(rows), latest_per_unit(rows)
     except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
         stored, staged = -1, rows  # some were stored before: insert what is new
+    if ratings is not None:  # Megapacks: the staging table has the ratings after the row
+        staged = [(*row, *ratings.get(row[0], _NO_RATING)) for row in staged]
+        columns = (*columns, *RATING_COLUMNS)
     await conn.copy_records_to_table(stage, records=staged, columns=columns)
     if stored < 0:
         stored = _count(await conn.execute(insert))

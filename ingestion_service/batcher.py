@@ -18,7 +18,14 @@ from typing import Any, Protocol
 import structlog
 from google.protobuf.message import DecodeError
 
-from common.codec import EvRow, MegapackRow, envelope_rows
+from common.codec import (
+    EvRow,
+    MegapackRow,
+    Ratings,
+    envelope_ratings,
+    envelope_rows,
+    merge_ratings,
+)
 from ingestion_service import metrics
 from proto.megapack.v1 import telemetry_pb2 as pb
 
@@ -44,7 +51,8 @@ class RejectedRowsError(Exception):
     """The database refused the rows themselves: retrying cannot help."""
 
 
-Store = Callable[[list[MegapackRow], list[EvRow]], Awaitable[tuple[int, int]]]
+# (Megapack rows, EV rows, each unit's ratings) -> (new Megapack rows, new EV rows)
+Store = Callable[[list[MegapackRow], list[EvRow], Ratings], Awaitable[tuple[int, int]]]
 
 
 @dataclass(slots=True)
@@ -52,6 +60,7 @@ class _Item:
     delivery: Delivery
     megapack: list[MegapackRow]
     ev: list[EvRow]
+    ratings: Ratings
     received_at_us: list[int]
 
     @property
@@ -81,10 +90,12 @@ class Batcher:
         try:
             envelope = pb.TelemetryEnvelope.FromString(delivery.body)
             megapack, ev = envelope_rows([envelope])
+            ratings = envelope_ratings([envelope])
         except (DecodeError, RuntimeError, KeyError) as error:
             await self._dead_letter(delivery, f"undecodable: {error!r}")
             return
-        item = _Item(delivery, megapack, ev, [batch.received_at_us for batch in envelope.batches])
+        received = [batch.received_at_us for batch in envelope.batches]
+        item = _Item(delivery, megapack, ev, ratings, received)
         self._items.append(item)
         self._readings += item.readings
         self._has_items.set()
@@ -118,11 +129,13 @@ class Batcher:
         started = time.perf_counter()
         megapack: list[MegapackRow] = []
         ev: list[EvRow] = []
+        ratings: Ratings = {}
         for item in items:
             megapack.extend(item.megapack)
             ev.extend(item.ev)
+            merge_ratings(ratings, item.ratings)  # per value, the latest a unit reported
         try:
-            stored = await self._store_retrying(megapack, ev)
+            stored = await self._store_retrying(megapack, ev, ratings)
         except RejectedRowsError:
             await self._store_one_by_one(items)
             return
@@ -133,12 +146,12 @@ class Batcher:
         self.flushes += 1
 
     async def _store_retrying(
-        self, megapack: list[MegapackRow], ev: list[EvRow]
+        self, megapack: list[MegapackRow], ev: list[EvRow], ratings: Ratings
     ) -> tuple[int, int]:
         delay_s = 0.1
         while True:
             try:
-                return await self._store(megapack, ev)
+                return await self._store(megapack, ev, ratings)
             except TransientStoreError as error:
                 metrics.DB_ERRORS.inc()
                 log.warning("store_failed_retrying", error=str(error), retry_in_s=delay_s)
@@ -149,7 +162,7 @@ class Batcher:
         for item in items:
             megapack, ev = item.megapack, item.ev
             try:
-                stored = await self._store_retrying(megapack, ev)
+                stored = await self._store_retrying(megapack, ev, item.ratings)
             except RejectedRowsError as error:
                 await self._dead_letter(item.delivery, f"rows refused: {error}")
                 continue

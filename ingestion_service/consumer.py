@@ -9,7 +9,7 @@ import aio_pika
 import asyncpg
 import structlog
 
-from common.codec import EvRow, MegapackRow
+from common.codec import EvRow, MegapackRow, Ratings
 from common.topology import Names, declare_telemetry
 from db.telemetry import prepare_staging, store_rows
 from ingestion_service.batcher import Batcher, RejectedRowsError, TransientStoreError
@@ -26,10 +26,12 @@ class PgStore:
         self._dsn = dsn
         self._conn: asyncpg.Connection | None = None
 
-    async def __call__(self, megapack: list[MegapackRow], ev: list[EvRow]) -> tuple[int, int]:
+    async def __call__(
+        self, megapack: list[MegapackRow], ev: list[EvRow], ratings: Ratings
+    ) -> tuple[int, int]:
         try:
             conn = await self._connection()
-            return await store_rows(conn=conn, megapack=megapack, ev=ev)
+            return await store_rows(conn=conn, megapack=megapack, ev=ev, ratings=ratings)
         except (asyncpg.DataError, struct.error, OverflowError, ValueError, TypeError) as error:
             # Rows that cannot even be encoded (an instant past what timestamptz holds, a
             # string where a number belongs): no retry can help. The connection may be mid-COPY.

@@ -23,6 +23,15 @@ Interface (kept stable; other services' tests rely on it). Every variable is als
                                             and stay there until reset_fault
   SIM_ID_PREFIX ("")    --sim-id-prefix     prepended to unit and vehicle ids (tests sharing
                                             one database: t1-MP-0001)
+  SIM_START (unset)     --sim-start         RFC 3339 instant in the past: replay from there
+                                            with historical timestamps until now, then go on
+                                            in real time (within RETENTION_DAYS, 30)
+  SIM_SPEED (1)         --sim-speed         replay at N x real time (needs SIM_START); the
+                                            replay waits for the sender, never drops
+  SIM_RAMP_PERCENT_PER_S (10) --sim-ramp-percent-per-s   power change per s, % of rated
+  SIM_AUX_KW (3)        --sim-aux-kw        auxiliaries' base draw with the PCS off
+  SIM_NOISE_PERCENT (0.1) --sim-noise-percent  regulation noise (sigma), % of rated power
+  SIM_VARIATION (1)     --sim-variation     scale of the per-unit spreads (0 = all nameplate)
 
 The unit agent binds `<kind>.<unit_id>` of every unit to its quorum queue on the `commands`
 exchange and answers on `command_acks` (ACKNOWLEDGED, then COMPLETED or FAILED; REJECTED
@@ -51,7 +60,7 @@ from common.settings import load_settings
 from common.topology import Names
 from simulator.agent import REMEMBERED_COMMANDS, UnitAgent
 from simulator.agent_amqp import AgentTransport
-from simulator.clock import WallClock
+from simulator.clock import Pace, WallClock
 from simulator.fleet import Fleet
 from simulator.journal import AnswerJournal
 from simulator.runner import simulate
@@ -68,6 +77,8 @@ FLAGS = (
     ("telemetry_format", str), ("sim_agent_id", str), ("sim_faulted_units", str),
     ("sim_id_prefix", str), ("sim_agent_journal", str),
     ("max_batch_readings", int), ("buffer_intervals", int), ("stats_interval_s", float),
+    ("sim_start", str), ("sim_speed", float), ("sim_ramp_percent_per_s", float),
+    ("sim_aux_kw", float), ("sim_noise_percent", float), ("sim_variation", float),
 )  # fmt: skip
 
 
@@ -101,6 +112,7 @@ async def run(settings: SimulatorSettings) -> None:
         fault_rate_per_h=settings.fault_rate,
         faulted_units=settings.sim_faulted_units,
         id_prefix=settings.sim_id_prefix,
+        physics=settings.physics(),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -113,6 +125,13 @@ async def run(settings: SimulatorSettings) -> None:
     stats = Stats()
     clock = WallClock()
     units = settings.megapack_count + settings.ev_count
+    interval_s = settings.telemetry_interval_s
+    pace = Pace(interval_s=interval_s, wall=clock, start_ms=settings.sim_start,
+                speed=settings.sim_speed)  # fmt: skip
+    buffer_readings = max(units, 1) * settings.buffer_intervals
+    backlog = 2 * settings.max_batch_readings  # a replay keeps full requests going
+    if pace.replaying:  # the replay waits below `backlog`: no stream's buffer can overflow
+        buffer_readings = max(buffer_readings, backlog + units)
     agent = await start_agent(settings, fleet=fleet, clock=clock) if settings.sim_agent else None
     transport = agent[1] if agent else None
     log.info(
@@ -121,7 +140,9 @@ async def run(settings: SimulatorSettings) -> None:
         megapacks=settings.megapack_count,
         evs=settings.ev_count,
         sites=settings.site_count,
-        interval_s=settings.telemetry_interval_s,
+        interval_s=interval_s,
+        replay_from=settings.sim_start,
+        replay_speed=settings.sim_speed,
         gateway=settings.gateway_url,
         agent=settings.sim_agent_id if transport else None,
     )
@@ -134,7 +155,7 @@ async def run(settings: SimulatorSettings) -> None:
             stats=stats,
             telemetry_format=settings.telemetry_format,
             max_batch=settings.max_batch_readings,
-            buffer_readings=max(units, 1) * settings.buffer_intervals,
+            buffer_readings=buffer_readings,
         )
         steps = await simulate(
             fleet=fleet,
@@ -142,10 +163,12 @@ async def run(settings: SimulatorSettings) -> None:
             stats=stats,
             clock=clock,
             stop=stop,
-            interval_s=settings.telemetry_interval_s,
+            interval_s=interval_s,
             duration_s=settings.sim_duration_s,
             stats_interval_s=settings.stats_interval_s,
             agent=transport,
+            pace=pace,
+            backlog_readings=backlog,
         )
         await sender.drain(timeout_s=10.0)
     elapsed = time.monotonic() - started

@@ -9,6 +9,7 @@ from typing import Any
 
 from simulator.ev import CITIES, EV_FAULT_SHARE, Ev
 from simulator.megapack import MEGAPACK_2H, MEGAPACK_4H, Megapack
+from simulator.physics import Physics, UnitTraits
 
 DAY_MS = 86_400_000
 Reading = dict[str, Any]
@@ -56,8 +57,10 @@ class Fleet:
         fault_rate_per_h: float,
         faulted_units: tuple[str, ...] = (),
         id_prefix: str = "",
+        physics: Physics | None = None,
     ) -> None:
         self.rng = random.Random(seed)
+        self.physics = physics = physics or Physics()
         self.fault_rate_per_h = fault_rate_per_h
         rng = self.rng
         self.sites = [
@@ -67,10 +70,16 @@ class Fleet:
         self.megapacks: dict[str, Megapack] = {}
         for index in range(megapack_count):
             site = self.sites[index * site_count // max(megapack_count, 1)]
+            unit_id = f"{id_prefix}MP-{index + 1:04d}"
+            model = MEGAPACK_2H if rng.random() < 0.6 else MEGAPACK_4H
+            # Each unit's own generator: its traits and noise do not shift the fleet's draws.
+            own = random.Random(f"{seed}:{unit_id}")
             unit = Megapack(
-                unit_id=f"{id_prefix}MP-{index + 1:04d}",
+                unit_id=unit_id,
                 site_id=site.site_id,
-                model=MEGAPACK_2H if rng.random() < 0.6 else MEGAPACK_4H,
+                model=model,
+                traits=UnitTraits.drawn(model, physics, own),
+                noise=own,
                 soc_percent=rng.uniform(25.0, 80.0),
                 soh_percent=rng.uniform(94.0, 100.0),
                 temperature_c=site.mean_ambient_c * 0.3 + 18.0,

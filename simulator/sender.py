@@ -82,6 +82,7 @@ class Sender:
         self._sleep = sleep
         self._streams: dict[tuple[str, str], Stream] = {}
         self._workers: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._progress = asyncio.Event()  # set whenever a chunk leaves (accepted or not)
 
     def submit(self, emission: Emission) -> None:
         """Queue one interval's readings (dropping the oldest queued ones on overflow)."""
@@ -112,6 +113,12 @@ class Sender:
         """Readings queued or in flight."""
         return sum(len(s.queued) + s.in_flight for s in self._streams.values())
 
+    async def wait_below(self, readings: int) -> None:
+        """Wait until at most `readings` are queued or in flight (a replay's back-pressure)."""
+        while self.buffered > readings:
+            self._progress.clear()
+            await self._progress.wait()
+
     async def _work(self, stream: Stream) -> None:
         while True:
             if not stream.queued:
@@ -129,6 +136,7 @@ class Sender:
                 log.exception("batch_send_crashed", stream=stream.name, readings=count)
             finally:
                 stream.in_flight = 0
+                self._progress.set()
 
     async def _deliver(self, stream: Stream, chunk: list[Reading]) -> None:
         """Post one chunk until it is accepted, rejected, or its retry window is over."""

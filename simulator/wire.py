@@ -25,7 +25,8 @@ def encode_protobuf(kind: str, readings: list[Reading]) -> bytes:
                 soc_percent=r["soc_percent"], soh_percent=r["soh_percent"],
                 power_kw=r["power_kw"], voltage_v=r["voltage_v"], current_a=r["current_a"],
                 temperature_c=r["temperature_c"], state=_UNIT_STATES[r["state"]],
-                fault_codes=r["fault_codes"],
+                fault_codes=r["fault_codes"], rated_power_kw=r.get("rated_power_kw"),
+                capacity_kwh=r.get("capacity_kwh"),  # optional: absent = not sent
             )  # fmt: skip
     else:
         add_ev = batch.ev.add

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, ClassVar
 
-from common.codec import EvRow, MegapackRow
+from common.codec import EvRow, MegapackRow, Ratings
 from ingestion_service.batcher import Batcher, RejectedRowsError, TransientStoreError
 from proto.megapack.v1 import telemetry_pb2 as pb
 
@@ -43,9 +43,13 @@ class FakeStore:
         self.failures = failures or []
         self.calls: list[int] = []
         self.rows: list[Any] = []
+        self.ratings: list[Ratings] = []
 
-    async def __call__(self, megapack: list[MegapackRow], ev: list[EvRow]) -> tuple[int, int]:
+    async def __call__(
+        self, megapack: list[MegapackRow], ev: list[EvRow], ratings: Ratings
+    ) -> tuple[int, int]:
         self.calls.append(len(megapack))
+        self.ratings.append(ratings)
         if self.failures:
             raise self.failures.pop(0)
         self.rows.extend(megapack)
@@ -62,6 +66,22 @@ async def test_store_then_one_multiple_ack_per_batch() -> None:
     await batcher.flush()
     assert store.calls == [12]
     assert log == ["ack*:4"], "one multiple-ack, on the last delivery: it covers all four"
+
+
+async def test_ratings_reach_the_store_per_unit_and_value_the_latest_winning() -> None:
+    def rated(unit: str, kw: float, kwh: float | None = None) -> bytes:
+        reading = pb.MegapackReading(unit_id=unit, rated_power_kw=kw, capacity_kwh=kwh)
+        batch = pb.TelemetryBatch(megapack=[reading])
+        return pb.TelemetryEnvelope(batches=[batch]).SerializeToString()
+
+    store = FakeStore()
+    batcher = Batcher(store=store, max_readings=10, max_wait_s=5)
+    bodies = (rated("A", 979.0, 3916.0), rated("B", 1927.0, 3854.0), _body("C", 1))
+    for body in (*bodies, rated("A", 1000.0), rated("B", 1900.0, 3800.0)):
+        await batcher.add(FakeDelivery(body, [], channel="ch"))
+    await batcher.flush()
+    # A's later reading left its capacity out: the earlier one stays
+    assert store.ratings == [{"A": (1000.0, 3916.0), "B": (1900.0, 3800.0)}]
 
 
 async def test_full_batch_flushes_without_waiting_for_the_timer() -> None:

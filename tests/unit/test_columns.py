@@ -23,7 +23,13 @@ from api_gateway.columns import (
     rules_of,
 )
 from api_gateway.ingest import RequestError, Window, accept
-from common.codec import ENUM_NAMES, ENUM_NUMBERS, envelope_rows, message_to_dict
+from common.codec import (
+    ENUM_NAMES,
+    ENUM_NUMBERS,
+    envelope_ratings,
+    envelope_rows,
+    message_to_dict,
+)
 from common.keys import parse_api_keys
 from common.readings import TINY, EvReading, MegapackReading
 from proto.megapack.v1 import telemetry_pb2 as pb
@@ -32,7 +38,14 @@ from tests.support.readings import ev, megapack, model_to_pb
 NOW_MS = 1_795_000_000_000
 OLDEST_MS = NOW_MS - 30 * 86_400_000
 MODELS: dict[str, Any] = {"megapack": MegapackReading, "ev": EvReading}
-VALID: dict[str, Callable[..., dict[str, Any]]] = {"megapack": megapack, "ev": ev}
+
+
+def rated_megapack(unit_id: str, timestamp: int | str, **fields: Any) -> dict[str, Any]:
+    """A valid reading that carries the unit's own ratings (optional fields)."""
+    return megapack(unit_id, timestamp, rated_power_kw=979.0, capacity_kwh=3916.0, **fields)
+
+
+VALID: dict[str, Callable[..., dict[str, Any]]] = {"megapack": rated_megapack, "ev": ev}
 ADAPTERS = {kind: TypeAdapter(list[model]) for kind, model in MODELS.items()}  # type: ignore[valid-type]
 RULES = {kind: rules_of(model) for kind, model in MODELS.items()}
 MESSAGES: dict[str, Any] = {"megapack": pb.MegapackReading, "ev": pb.EvReading}
@@ -74,10 +87,11 @@ def models_envelope(kind: str, models: list[Any]) -> pb.TelemetryEnvelope:
     return pb.TelemetryEnvelope(batches=[batch])
 
 
-def rows_of(envelope: pb.TelemetryEnvelope) -> tuple[list[Any], list[Any]]:
-    """What the consumer stores, without the receipt time."""
+def rows_of(envelope: pb.TelemetryEnvelope) -> tuple[list[Any], list[Any], Any]:
+    """What the consumer stores, without the receipt time, and the units' ratings."""
     megapack_rows, ev_rows = envelope_rows([envelope])
-    return [r[:-1] for r in megapack_rows], [r[:-1] for r in ev_rows]
+    ratings = envelope_ratings([envelope])
+    return [r[:-1] for r in megapack_rows], [r[:-1] for r in ev_rows], ratings
 
 
 KEY = parse_api_keys("sim:secret-for-columns")[0]
@@ -244,7 +258,8 @@ def test_valid_batches_never_reach_pydantic(monkeypatch: pytest.MonkeyPatch) -> 
 
     monkeypatch.setattr(ingest, "_validate", refuse)
     window = Window(max_readings=5000, now_us=NOW_MS * 1000, retention_days=30)
-    readings = [megapack(f"MP-{i}", NOW_MS - i) for i in range(ingest.COLUMNS_FROM)]
+    readings = [rated_megapack(f"MP-{i}", NOW_MS - i) for i in range(ingest.COLUMNS_FROM)]
+    readings[0].pop("rated_power_kw")  # optional: absent in one reading, present in the rest
     body = pb.TelemetryBatch(megapack=[model_to_pb(MegapackReading(**r)) for r in readings])
     for payload, content_type in [
         (pb.TelemetryBatch(megapack=body.megapack).SerializeToString(), "application/x-protobuf"),
@@ -267,9 +282,9 @@ def test_valid_batches_never_reach_pydantic(monkeypatch: pytest.MonkeyPatch) -> 
     assert error.value.detail[0]["index"] == len(readings) - 1  # type: ignore[index]
 
 
-@pytest.mark.parametrize("spoil", ["short column", "codes that do not add up"])
+@pytest.mark.parametrize("spoil", ["short column", "codes that do not add up", "short rating"])
 def test_columns_that_do_not_describe_whole_readings_are_undecodable(spoil: str) -> None:
-    readings = [megapack(f"MP-{i}", NOW_MS - i) for i in range(3)]
+    readings = [rated_megapack(f"MP-{i}", NOW_MS - i) for i in range(3)]
     columns = json_columns(RULES["megapack"], readings)
     assert columns is not None
     envelope = columns_envelope("megapack", columns)
@@ -277,7 +292,23 @@ def test_columns_that_do_not_describe_whole_readings_are_undecodable(spoil: str)
     spoilt = envelope.batches[0].megapack_columns
     if spoil == "short column":
         del spoilt.power_kw[-1]
+    elif spoil == "short rating":
+        del spoilt.capacity_kwh[-1]
     else:
         spoilt.fault_codes.append("OVER_TEMP")
     with pytest.raises(DecodeError):
         rows_of(envelope)
+
+
+def test_columns_of_a_gateway_before_the_ratings_decode_without_ratings() -> None:
+    readings = [rated_megapack(f"MP-{i}", NOW_MS - i) for i in range(3)]
+    readings[1]["capacity_kwh"] = None  # one reading without its capacity: the rest carry it
+    columns = json_columns(RULES["megapack"], readings)
+    assert columns is not None
+    envelope = columns_envelope("megapack", columns)
+    rows, _, ratings = rows_of(envelope)
+    assert ratings == {"MP-0": (979.0, 3916.0), "MP-1": (979.0, None), "MP-2": (979.0, 3916.0)}
+    older = envelope.batches[0].megapack_columns
+    older.ClearField("rated_power_kw")
+    older.ClearField("capacity_kwh")
+    assert rows_of(envelope) == (rows, [], {})

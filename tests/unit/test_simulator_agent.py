@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from typing import Any
 
@@ -20,6 +21,7 @@ from simulator.agent import (
 )
 from simulator.fleet import Fleet
 from simulator.megapack import MEGAPACK_4H
+from simulator.physics import UnitTraits
 
 NOW_MS = 1_767_225_600_000 + 19 * 3_600_000  # the evening peak: dispatch discharges
 
@@ -80,16 +82,24 @@ def test_set_power_is_acknowledged_then_completed_when_the_setpoint_is_reached()
     unit = fleet.megapacks["MP-0001"]
     sent = command("MP-0001", "set_power", {"power_kw": -500})
     assert statuses(agent.receive(sent, now_ms=NOW_MS)) == [ACKNOWLEDGED]
-    fleet.step(NOW_MS + 1_000)
-    fleet.step(NOW_MS + 2_000)
-    done = agent.progress(now_ms=NOW_MS + 2_000)
+    # The unit ramps: from what dispatch had it deliver to -500 kW at its own ramp rate.
+    ramp_s = math.ceil((unit.power_kw + 500) / unit.traits.ramp_kw_per_s)
+    done = []
+    for second in range(1, ramp_s + 2):
+        fleet.step(NOW_MS + second * 1_000)
+        done = agent.progress(now_ms=NOW_MS + second * 1_000)
+        if done:
+            break
+    assert ramp_s > 1  # a real wait, not an instant echo
     assert statuses(done) == [COMPLETED]
+    assert second >= ramp_s - 1  # within the 1 % tolerance at most one step early
     assert done[0].command_id == sent.command_id
-    assert unit.power_kw == pytest.approx(-500, abs=1)
+    tolerance = 0.01 * unit.rated_power_kw
+    assert unit.power_kw == pytest.approx(-500, abs=tolerance)
     assert unit.state == "CHARGING"
-    reading = fleet.step(NOW_MS + 3_000).sites["SITE-01"][0]
+    reading = fleet.step(NOW_MS + (second + 1) * 1_000).sites["SITE-01"][0]
     assert reading["state"] == "CHARGING"
-    assert reading["power_kw"] == pytest.approx(-500, abs=1)
+    assert reading["power_kw"] == pytest.approx(-500, abs=tolerance)
 
 
 def test_a_command_delivered_twice_runs_once_and_gets_the_same_answers() -> None:
@@ -134,7 +144,7 @@ def test_the_unit_refuses_what_it_cannot_do_with_a_reason(
 def test_rated_power_is_the_units_own() -> None:
     fleet, agent = setup()
     small = fleet.megapacks["MP-0001"]
-    small.model = MEGAPACK_4H
+    small.model, small.traits = MEGAPACK_4H, UnitTraits.nominal(MEGAPACK_4H)
     acks = agent.receive(command(small.unit_id, "set_power", {"power_kw": 1_500}), now_ms=NOW_MS)
     assert statuses(acks) == [REJECTED]
     assert "979" in acks[0].reason

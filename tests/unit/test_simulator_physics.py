@@ -65,13 +65,13 @@ def test_soc_stays_inside_the_limits_and_charging_stops_at_the_upper_one() -> No
     hold(mp, -MEGAPACK_2H.rated_power_kw)
     run(mp, 3600)
     assert mp.soc_percent == pytest.approx(mp.max_soc_percent, abs=1e-6)
-    assert mp.power_kw == 0.0
+    assert -10.0 < mp.power_kw < 0.0  # the PCS is off: only the auxiliaries draw
     assert mp.state == "STANDBY"
     mp.min_soc_percent = 20.0
     hold(mp, MEGAPACK_2H.rated_power_kw)
     run(mp, 4 * 3600)
     assert mp.soc_percent == pytest.approx(20.0, abs=1e-6)
-    assert mp.power_kw == 0.0
+    assert -10.0 < mp.power_kw < 0.0
 
 
 def test_time_of_use_charges_at_midday_and_discharges_at_the_evening_peak() -> None:
@@ -128,7 +128,7 @@ def test_a_fault_stays_until_maintenance_which_brings_the_unit_back() -> None:
     for t in range(NOON_MS, crew_ms, 60_000):
         mp.step(dt_s=60, now_ms=t, hour=12, ambient_c=20)
         assert mp.state == "FAULT"
-        assert mp.power_kw == 0.0
+        assert -10.0 < mp.power_kw < 0.0  # contactors open: the auxiliaries still draw
     seen = []
     for t in range(crew_ms, crew_ms + 2 * 3_600_000, 30_000):
         mp.step(dt_s=30, now_ms=t, hour=12, ambient_c=20)

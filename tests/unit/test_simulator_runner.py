@@ -25,6 +25,9 @@ class Collect:
     def buffered(self) -> int:
         return 0
 
+    async def wait_below(self, readings: int) -> None:
+        return None
+
 
 class Steps:
     """An agent that records when it was asked to look at the fleet."""

@@ -26,6 +26,7 @@ BOUNDS: dict[type[Any], dict[str, tuple[float, float]]] = {
     MegapackReading: {
         "soc_percent": (0, 100), "soh_percent": (0, 100), "power_kw": (-10_000, 10_000),
         "voltage_v": (0, 2_000), "current_a": (-20_000, 20_000), "temperature_c": (-60, 150),
+        "rated_power_kw": (1, 10_000), "capacity_kwh": (1, 20_000),
     },
     EvReading: {
         "battery_soc_percent": (0, 100), "battery_temp_c": (-60, 150), "latitude": (-90, 90),

@@ -84,6 +84,8 @@ class MegapackReading(_message.Message):
     TEMPERATURE_C_FIELD_NUMBER: _builtins.int
     STATE_FIELD_NUMBER: _builtins.int
     FAULT_CODES_FIELD_NUMBER: _builtins.int
+    RATED_POWER_KW_FIELD_NUMBER: _builtins.int
+    CAPACITY_KWH_FIELD_NUMBER: _builtins.int
     unit_id: _builtins.str
     site_id: _builtins.str
     timestamp_ms: _builtins.int
@@ -96,6 +98,13 @@ class MegapackReading(_message.Message):
     current_a: _builtins.float
     temperature_c: _builtins.float
     state: Global___UnitState.ValueType
+    rated_power_kw: _builtins.float
+    """The unit's own ratings (optional: senders that leave them out keep working; the
+    `units` table keeps the latest a unit reported).
+    nameplate AC power, kW
+    """
+    capacity_kwh: _builtins.float
+    """nameplate energy, kWh"""
     @_builtins.property
     def fault_codes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
@@ -112,13 +121,24 @@ class MegapackReading(_message.Message):
         temperature_c: _builtins.float = ...,
         state: Global___UnitState.ValueType = ...,
         fault_codes: _abc.Iterable[_builtins.str] | None = ...,
+        rated_power_kw: _builtins.float | None = ...,
+        capacity_kwh: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_soh_percent", b"_soh_percent", "soh_percent", b"soh_percent"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_capacity_kwh", b"_capacity_kwh", "_rated_power_kw", b"_rated_power_kw", "_soh_percent", b"_soh_percent", "capacity_kwh", b"capacity_kwh", "rated_power_kw", b"rated_power_kw", "soh_percent", b"soh_percent"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_soh_percent", b"_soh_percent", "current_a", b"current_a", "fault_codes", b"fault_codes", "power_kw", b"power_kw", "site_id", b"site_id", "soc_percent", b"soc_percent", "soh_percent", b"soh_percent", "state", b"state", "temperature_c", b"temperature_c", "timestamp_ms", b"timestamp_ms", "unit_id", b"unit_id", "voltage_v", b"voltage_v"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_capacity_kwh", b"_capacity_kwh", "_rated_power_kw", b"_rated_power_kw", "_soh_percent", b"_soh_percent", "capacity_kwh", b"capacity_kwh", "current_a", b"current_a", "fault_codes", b"fault_codes", "power_kw", b"power_kw", "rated_power_kw", b"rated_power_kw", "site_id", b"site_id", "soc_percent", b"soc_percent", "soh_percent", b"soh_percent", "state", b"state", "temperature_c", b"temperature_c", "timestamp_ms", b"timestamp_ms", "unit_id", b"unit_id", "voltage_v", b"voltage_v"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__capacity_kwh: _TypeAlias = _typing.Literal["capacity_kwh"]  # noqa: Y015
+    _WhichOneofArgType__capacity_kwh: _TypeAlias = _typing.Literal["_capacity_kwh", b"_capacity_kwh"]  # noqa: Y015
+    _WhichOneofReturnType__rated_power_kw: _TypeAlias = _typing.Literal["rated_power_kw"]  # noqa: Y015
+    _WhichOneofArgType__rated_power_kw: _TypeAlias = _typing.Literal["_rated_power_kw", b"_rated_power_kw"]  # noqa: Y015
     _WhichOneofReturnType__soh_percent: _TypeAlias = _typing.Literal["soh_percent"]  # noqa: Y015
     _WhichOneofArgType__soh_percent: _TypeAlias = _typing.Literal["_soh_percent", b"_soh_percent"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__capacity_kwh) -> _WhichOneofReturnType__capacity_kwh | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__rated_power_kw) -> _WhichOneofReturnType__rated_power_kw | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__soh_percent) -> _WhichOneofReturnType__soh_percent | None: ...
 
 Global___MegapackReading: _TypeAlias = MegapackReading  # noqa: Y015
@@ -209,6 +229,8 @@ class MegapackColumns(_message.Message):
     STATE_FIELD_NUMBER: _builtins.int
     FAULT_CODES_FIELD_NUMBER: _builtins.int
     FAULT_CODE_COUNTS_FIELD_NUMBER: _builtins.int
+    RATED_POWER_KW_FIELD_NUMBER: _builtins.int
+    CAPACITY_KWH_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def unit_id(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -233,6 +255,14 @@ class MegapackColumns(_message.Message):
     def fault_codes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
     def fault_code_counts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
+    @_builtins.property
+    def rated_power_kw(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
+        """NaN = not reported"""
+
+    @_builtins.property
+    def capacity_kwh(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
+        """NaN = not reported"""
+
     def __init__(
         self,
         *,
@@ -248,10 +278,12 @@ class MegapackColumns(_message.Message):
         state: _abc.Iterable[Global___UnitState.ValueType] | None = ...,
         fault_codes: _abc.Iterable[_builtins.str] | None = ...,
         fault_code_counts: _abc.Iterable[_builtins.int] | None = ...,
+        rated_power_kw: _abc.Iterable[_builtins.float] | None = ...,
+        capacity_kwh: _abc.Iterable[_builtins.float] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["current_a", b"current_a", "fault_code_counts", b"fault_code_counts", "fault_codes", b"fault_codes", "power_kw", b"power_kw", "site_id", b"site_id", "soc_percent", b"soc_percent", "soh_percent", b"soh_percent", "state", b"state", "temperature_c", b"temperature_c", "timestamp_ms", b"timestamp_ms", "unit_id", b"unit_id", "voltage_v", b"voltage_v"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["capacity_kwh", b"capacity_kwh", "current_a", b"current_a", "fault_code_counts", b"fault_code_counts", "fault_codes", b"fault_codes", "power_kw", b"power_kw", "rated_power_kw", b"rated_power_kw", "site_id", b"site_id", "soc_percent", b"soc_percent", "soh_percent", b"soh_percent", "state", b"state", "temperature_c", b"temperature_c", "timestamp_ms", b"timestamp_ms", "unit_id", b"unit_id", "voltage_v", b"voltage_v"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
