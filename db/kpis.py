@@ -70,9 +70,9 @@ SELECT unit_id, bucket, s, readings, power_min_kw, power_max_kw, prev_code,
 FROM neighbours WHERE bucket >= $2 AND bucket < $3),
 per_unit AS (
 SELECT out_bucket, unit_id,
-       sum(s[9] + (tail_s * greatest(-s[6], 0) + head_s * greatest(-prev_power, 0)) / 3600.0)
+       sum(s[9] + tail_s * greatest(-s[6], 0) + head_s * greatest(-prev_power, 0)) / 3600.0
            AS charged_kwh,
-       sum(s[10] + (tail_s * greatest(s[6], 0) + head_s * greatest(prev_power, 0)) / 3600.0)
+       sum(s[10] + tail_s * greatest(s[6], 0) + head_s * greatest(prev_power, 0)) / 3600.0
            AS discharged_kwh,
        {_state_sums()},
        sum(readings) AS readings, min(power_min_kw) AS power_min_kw,
@@ -122,17 +122,24 @@ ORDER BY gap_start, unit_id"""  # noqa: S608 (fixed text)
 
 
 async def scope_units(
-    conn: Conn, *, scope: str, scope_id: str | None, default_capacity_kwh: float
+    conn: Conn,
+    *,
+    scope: str,
+    scope_id: str | None,
+    default_capacity_kwh: float,
+    unit_prefix: str = "",
 ) -> list[asyncpg.Record]:
-    """The Megapacks of a unit / site / fleet scope, with their capacity (kWh)."""
+    """The Megapacks of a unit / site / fleet scope (ids starting with the prefix), with
+    their capacity (kWh)."""
     return await conn.fetch(
         """SELECT unit_id, coalesce(capacity_kwh, $3) AS capacity_kwh FROM units
-           WHERE kind = 'megapack'
+           WHERE kind = 'megapack' AND starts_with(unit_id, $4)
              AND ($1 <> 'unit' OR unit_id = $2) AND ($1 <> 'site' OR site_id = $2)
            ORDER BY unit_id""",
         scope,
         scope_id,
         default_capacity_kwh,
+        unit_prefix,
     )
 
 

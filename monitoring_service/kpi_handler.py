@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from db.monitoring import Conn
 
 SCOPES = ("unit", "site", "fleet")
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 class KpiError(Exception):
@@ -68,9 +70,9 @@ def checked_range(
         raise KpiError(422, f"`id` is required with scope={query.scope}")
     bucket: BucketName = "1h" if query.bucket == "1h" else "1d"
     scope: Scope = "unit" if query.scope == "unit" else "site" if query.scope == "site" else "fleet"
-    end = _utc(query.end) if query.end else now
+    end = _in_range("to", _utc(query.end) if query.end else now)
     default_span = timedelta(days=1) if bucket == "1h" else timedelta(days=30)
-    start = _utc(query.start) if query.start else end - default_span
+    start = _in_range("from", _utc(query.start) if query.start else end - default_span)
     if start >= end:
         raise KpiError(422, "`from` must be before `to`")
     start, end = floor_to(start, bucket), ceil_to(end, bucket)
@@ -81,9 +83,15 @@ def checked_range(
 
 
 async def compute_kpis(
-    *, conn: Conn, query: KpiQuery, settings: KpiSettings, now: datetime | None = None
+    *,
+    conn: Conn,
+    query: KpiQuery,
+    settings: KpiSettings,
+    now: datetime | None = None,
+    unit_prefix: str = "",
 ) -> KpiReport:
-    """The KPI report of a query (KpiError 422 for a bad query, 404 for an unknown id)."""
+    """The KPI report of a query (KpiError 422 for a bad query, 404 for an unknown id);
+    `unit_prefix` narrows the scope to units whose id starts with it."""
     now = now or datetime.now(UTC)
     scope, bucket, start, end = checked_range(query, now=now)
     units = await kpi_sql.scope_units(
@@ -91,6 +99,7 @@ async def compute_kpis(
         scope=scope,
         scope_id=query.scope_id,
         default_capacity_kwh=settings.default_capacity_kwh,
+        unit_prefix=unit_prefix,
     )
     if not units and scope != "fleet":
         raise KpiError(404, f"unknown {scope} {query.scope_id!r}: no Megapack reported as it")
@@ -147,6 +156,12 @@ async def compute_kpis(
         source=source,
         items=items,
     )
+
+
+def _in_range(name: str, moment: datetime) -> datetime:
+    if not EARLIEST <= moment < LATEST:
+        raise KpiError(422, f"`{name}` out of range: 1970 to 2199")
+    return moment
 
 
 def _utc(value: datetime) -> datetime:

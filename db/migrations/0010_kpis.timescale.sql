@@ -5,9 +5,10 @@
 -- Left-point rule: a reading's power and state hold until the next reading, when that comes
 -- at most `stale_after_s` later; a longer silence is a gap (nothing integrated over it).
 -- State layout (float8[], 1-based): 1 first epoch, 2 first power_kw, 3 first state code,
--- 4 first soc, 5 last epoch, 6 last power_kw, 7 last state code, 8 last soc, 9 charged kWh,
--- 10 discharged kWh, 11 first soh, 12 last soh, 13..19 seconds in state code 0..6 (IDLE
--- CHARGING DISCHARGING STANDBY FAULT MAINTENANCE OFFLINE), 20 gaps, 21.. gap (start, end) pairs.
+-- 4 first soc, 5 last epoch, 6 last power_kw, 7 last state code, 8 last soc, 9 charged kW·s,
+-- 10 discharged kW·s (kWh × 3600, so sums of whole numbers stay exact), 11 first soh,
+-- 12 last soh, 13..19 seconds in state code 0..6 (IDLE CHARGING DISCHARGING STANDBY FAULT
+-- MAINTENANCE OFFLINE), 20 gaps, 21.. gap (start, end) pairs.
 CREATE OR REPLACE FUNCTION kpi_step(
     s float8[], at timestamptz, power_kw float8, state text, soc float8, soh float8,
     stale_after_s float8
@@ -25,9 +26,9 @@ BEGIN
     dt := t - s[5];
     IF dt <= stale_after_s THEN
         IF s[6] < 0 THEN
-            s[9] := s[9] - s[6] * dt / 3600.0;
+            s[9] := s[9] - s[6] * dt;
         ELSIF s[6] > 0 THEN
-            s[10] := s[10] + s[6] * dt / 3600.0;
+            s[10] := s[10] + s[6] * dt;
         END IF;
         s[13 + s[7]::int] := s[13 + s[7]::int] + dt;
     ELSE

@@ -43,6 +43,8 @@ def test_buckets_are_utc_hours_and_days() -> None:
         (KpiQuery("site", None, None, None), "`id` is required"),
         (KpiQuery("fleet", "X", None, None), "not taken with scope=fleet"),
         (KpiQuery("site", "X", NOW, NOW), "`from` must be before `to`"),
+        (KpiQuery("site", "X", datetime(1, 1, 1, tzinfo=UTC), NOW), "`from` out of range"),
+        (KpiQuery("site", "X", None, datetime(9999, 12, 31, tzinfo=UTC)), "`to` out of range"),
         (KpiQuery("site", "X", NOW - timedelta(days=32), NOW, "1h"), "at most 31 days"),
         (KpiQuery("site", "X", NOW - timedelta(days=367), NOW, "1d"), "at most 366 days"),
     ],
