@@ -20,21 +20,60 @@ if TYPE_CHECKING:
 # The order of the state codes in `kpi_step` (migration 0010): code k is STATES[k].
 STATES = ("IDLE", "CHARGING", "DISCHARGING", "STANDBY", "FAULT", "MAINTENANCE", "OFFLINE")
 ORIGIN = "TIMESTAMPTZ '2000-01-01 00:00:00+00'"
+STATE_ARRAY = "ARRAY[" + ", ".join(f"'{state}'" for state in STATES) + "]"
 Source = Literal["continuous_aggregate", "raw"]
 
-# $1 unit ids, $4 stale_after_s, $5 first hour, $6 end of the rows read (see `_window`).
+# The same hourly partials as `kpi_hour` (the layout of migration 0010), from the raw rows by
+# window functions: several times cheaper than the PL/pgSQL aggregate row by row, and a second,
+# independent statement of the accounting (tests/integration/test_kpis.py compares the two).
+# An interval is inside the hour when the next reading falls in the same hour.
+# $1 unit ids, $2 first hour, $3 end of the rows read (see `_window`), $4 stale_after_s.
 _RAW_PARTIALS = f"""
-SELECT date_bin(INTERVAL '1 hour', time, {ORIGIN}) AS bucket, unit_id,
-       kpi_hour(time, power_kw, state, soc_percent, soh_percent, $4::float8 ORDER BY time) AS s,
-       count(*) AS readings, min(power_kw) AS power_min_kw, max(power_kw) AS power_max_kw
+SELECT bucket, unit_id,
+       (ARRAY[first_r[1], first_r[2], first_r[3], first_r[4],
+              last_r[1], last_r[2], last_r[3], last_r[4], charged, discharged,
+              soh_first[2], soh_last[2], st0, st1, st2, st3, st4, st5, st6, gap_count]
+        || coalesce(gap_pairs, '{{}}'::float8[])) AS s,
+       readings, power_min_kw, power_max_kw
+FROM (
+SELECT bucket, unit_id,
+       min(ARRAY[t, p, code, soc]) AS first_r, max(ARRAY[t, p, code, soc]) AS last_r,
+       coalesce(sum(-p * dt) FILTER (WHERE inner_ok AND p < 0), 0) AS charged,
+       coalesce(sum(p * dt) FILTER (WHERE inner_ok AND p > 0), 0) AS discharged,
+       min(ARRAY[t, soh]) FILTER (WHERE soh IS NOT NULL) AS soh_first,
+       max(ARRAY[t, soh]) FILTER (WHERE soh IS NOT NULL) AS soh_last,
+       coalesce(sum(dt) FILTER (WHERE inner_ok AND code = 0), 0) AS st0,
+       coalesce(sum(dt) FILTER (WHERE inner_ok AND code = 1), 0) AS st1,
+       coalesce(sum(dt) FILTER (WHERE inner_ok AND code = 2), 0) AS st2,
+       coalesce(sum(dt) FILTER (WHERE inner_ok AND code = 3), 0) AS st3,
+       coalesce(sum(dt) FILTER (WHERE inner_ok AND code = 4), 0) AS st4,
+       coalesce(sum(dt) FILTER (WHERE inner_ok AND code = 5), 0) AS st5,
+       coalesce(sum(dt) FILTER (WHERE inner_ok AND code = 6), 0) AS st6,
+       count(*) FILTER (WHERE inner_gap)::float8 AS gap_count,
+       (SELECT array_agg(x)
+        FROM unnest(array_agg(ARRAY[t, t + dt] ORDER BY t) FILTER (WHERE inner_gap)) AS x)
+           AS gap_pairs,
+       count(*) AS readings, min(p) AS power_min_kw, max(p) AS power_max_kw
+FROM (
+SELECT unit_id, bucket, t, p, code, soc, soh, dt,
+       same_hour AND dt <= $4 AS inner_ok, same_hour AND dt > $4 AS inner_gap
+FROM (
+SELECT unit_id, date_bin(INTERVAL '1 hour', time, {ORIGIN}) AS bucket,
+       date_part('epoch', time) AS t, power_kw AS p,
+       coalesce(array_position({STATE_ARRAY}, state), 7) - 1.0 AS code,
+       soc_percent AS soc, soh_percent AS soh,
+       date_part('epoch', lead(time) OVER w - time) AS dt,
+       date_bin(INTERVAL '1 hour', lead(time) OVER w, {ORIGIN})
+           = date_bin(INTERVAL '1 hour', time, {ORIGIN}) AS same_hour
 FROM megapack_telemetry
-WHERE unit_id = ANY($1::text[]) AND time >= $5 AND time < $6
-GROUP BY 1, 2"""  # noqa: S608 (fixed text)
+WHERE unit_id = ANY($1::text[]) AND time >= $2 AND time < $3
+WINDOW w AS (PARTITION BY unit_id ORDER BY time)) AS rows_) AS marked
+GROUP BY bucket, unit_id) AS hours"""  # noqa: S608 (fixed text)
 
 _AGGREGATE_PARTIALS = """
 SELECT bucket, unit_id, s, readings, power_min_kw, power_max_kw
 FROM megapack_kpi_1h
-WHERE unit_id = ANY($1::text[]) AND bucket >= $5 AND bucket < $6"""
+WHERE unit_id = ANY($1::text[]) AND bucket >= $2 AND bucket < $3"""
 
 # Each partial with its neighbours of the same unit (the readings just before and after it).
 _NEIGHBOURS = """
@@ -53,21 +92,22 @@ def _state_sums() -> str:
     )
 
 
-# $2 start, $3 end (bucket-aligned), $7 output bucket, $8 default capacity (kWh).
+# $1 start, $2 end (bucket-aligned), $3 stale_after_s, $4 output bucket, $5 default capacity
+# (kWh).
 # tail_s: the part, inside this hour, of the interval from its last reading to the next one;
 # head_s: the part, inside this hour, of the interval from the previous hour's last reading.
 _FIGURES = f"""
-WITH partials AS ({{partials}}),
+WITH partials AS (SELECT * FROM kpi_partials),
 neighbours AS ({_NEIGHBOURS}),
 edges AS (
 SELECT unit_id, bucket, s, readings, power_min_kw, power_max_kw, prev_code,
-       date_bin($7::interval, bucket, {ORIGIN}) AS out_bucket,
+       date_bin($4::interval, bucket, {ORIGIN}) AS out_bucket,
        coalesce(prev_power, 0) AS prev_power,
-       CASE WHEN next_first - s[5] <= $4 THEN least(next_first, b0 + 3600) - s[5] ELSE 0 END
+       CASE WHEN next_first - s[5] <= $3 THEN least(next_first, b0 + 3600) - s[5] ELSE 0 END
            AS tail_s,
-       CASE WHEN s[1] - prev_last <= $4 THEN s[1] - greatest(prev_last, b0) ELSE 0 END AS head_s,
-       CASE WHEN next_first - s[5] <= $4 THEN next_soc ELSE s[8] END AS end_soc
-FROM neighbours WHERE bucket >= $2 AND bucket < $3),
+       CASE WHEN s[1] - prev_last <= $3 THEN s[1] - greatest(prev_last, b0) ELSE 0 END AS head_s,
+       CASE WHEN next_first - s[5] <= $3 THEN next_soc ELSE s[8] END AS end_soc
+FROM neighbours WHERE bucket >= $1 AND bucket < $2),
 per_unit AS (
 SELECT out_bucket, unit_id,
        sum(s[9] + tail_s * greatest(-s[6], 0) + head_s * greatest(-prev_power, 0)) / 3600.0
@@ -84,7 +124,7 @@ SELECT out_bucket, unit_id,
 FROM edges GROUP BY out_bucket, unit_id)
 SELECT out_bucket AS bucket, count(*) AS units_reporting,
        sum(charged_kwh) AS charged_kwh, sum(discharged_kwh) AS discharged_kwh,
-       sum((soc_end - soc_start) / 100.0 * coalesce(u.capacity_kwh, $8)) AS stored_change_kwh,
+       sum((soc_end - soc_start) / 100.0 * coalesce(u.capacity_kwh, $5)) AS stored_change_kwh,
        {", ".join(f"sum(state_{code}) AS state_{code}" for code in range(len(STATES)))},
        sum(readings)::bigint AS readings, min(power_min_kw) AS power_min_kw,
        max(power_max_kw) AS power_max_kw, avg(soh_first) AS soh_first, avg(soh_last) AS soh_last
@@ -95,7 +135,7 @@ GROUP BY out_bucket ORDER BY out_bucket"""  # noqa: S608 (fixed text)
 # before a unit's first reading and after its last one they reach the rows' window ($5, $6,
 # or now: $7).
 _GAPS = f"""
-WITH partials AS ({{partials}}),
+WITH partials AS (SELECT * FROM kpi_partials),
 neighbours AS ({_NEIGHBOURS}),
 bounds AS (
 SELECT extract(epoch FROM $2::timestamptz)::float8 AS low,
@@ -159,30 +199,12 @@ def _window(start: datetime, end: datetime, stale_after_s: float) -> tuple[datet
     return first.replace(minute=0, second=0, microsecond=0), end + stale
 
 
-def _partials(source: Source) -> str:
-    return _AGGREGATE_PARTIALS if source == "continuous_aggregate" else _RAW_PARTIALS
+PARTIALS_TABLE = """
+CREATE TEMP TABLE kpi_partials (bucket timestamptz, unit_id text, s float8[], readings bigint,
+    power_min_kw float8, power_max_kw float8) ON COMMIT DROP"""
 
 
-async def bucket_figures(
-    conn: Conn,
-    *,
-    unit_ids: list[str],
-    start: datetime,
-    end: datetime,
-    bucket: timedelta,
-    stale_after_s: float,
-    default_capacity_kwh: float,
-    source: Source,
-) -> list[asyncpg.Record]:
-    """Sums per output bucket (only buckets holding readings) over the units given."""
-    first, last = _window(start, end, stale_after_s)
-    sql = _FIGURES.format(partials=_partials(source))
-    return await conn.fetch(
-        sql, unit_ids, start, end, stale_after_s, first, last, bucket, default_capacity_kwh
-    )
-
-
-async def gaps(
+async def read_kpis(
     conn: Conn,
     *,
     unit_ids: list[str],
@@ -190,10 +212,27 @@ async def gaps(
     end: datetime,
     until: datetime,
     now: datetime,
+    bucket: timedelta,
     stale_after_s: float,
+    default_capacity_kwh: float,
     source: Source,
-) -> list[asyncpg.Record]:
-    """Silent intervals over `stale_after_s` of each unit, clipped to [start, until)."""
+) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
+    """Sums per output bucket (only buckets holding readings) over the units given, and their
+    silences over `stale_after_s`, clipped to [start, until).
+
+    The hourly partials are read once into a temporary table for both. JIT is off: the
+    planner overestimates these rows and would spend seconds compiling."""
     first, last = _window(start, end, stale_after_s)
-    sql = _GAPS.format(partials=_partials(source))
-    return await conn.fetch(sql, unit_ids, start, until, stale_after_s, first, last, now)
+    async with conn.transaction():
+        await conn.execute(f"SET LOCAL jit = off; SET LOCAL work_mem = '64MB'; {PARTIALS_TABLE}")
+        if source == "continuous_aggregate":
+            await conn.execute(
+                f"INSERT INTO kpi_partials {_AGGREGATE_PARTIALS}", unit_ids, first, last
+            )
+        else:
+            await conn.execute(
+                f"INSERT INTO kpi_partials {_RAW_PARTIALS}", unit_ids, first, last, stale_after_s
+            )
+        sums = await conn.fetch(_FIGURES, start, end, stale_after_s, bucket, default_capacity_kwh)
+        gaps = await conn.fetch(_GAPS, unit_ids, start, until, stale_after_s, first, last, now)
+    return sums, gaps

@@ -107,24 +107,16 @@ async def compute_kpis(
     capacity_kwh = float(sum(row["capacity_kwh"] for row in units))
     span = BUCKETS[bucket]
     source = await kpi_sql.source_for(conn, stale_after_s=settings.stale_after_s)
-    sums = await kpi_sql.bucket_figures(
-        conn,
-        unit_ids=unit_ids,
-        start=start,
-        end=end,
-        bucket=span,
-        stale_after_s=settings.stale_after_s,
-        default_capacity_kwh=settings.default_capacity_kwh,
-        source=source,
-    )
-    gap_rows = await kpi_sql.gaps(
+    sums, gap_rows = await kpi_sql.read_kpis(
         conn,
         unit_ids=unit_ids,
         start=start,
         end=end,
         until=min(end, now),
         now=now,
+        bucket=span,
         stale_after_s=settings.stale_after_s,
+        default_capacity_kwh=settings.default_capacity_kwh,
         source=source,
     )
     starts = [start + index * span for index in range(int((end - start) / span))]
