@@ -13,11 +13,11 @@ import orjson
 import uvloop
 from rich.console import Console
 
-from bench import scenarios, simulated
+from bench import kpis, scenarios, simulated
 from bench.report import judge, print_report
 from bench.stack import Options, Stack
 
-ALL = ("single", "json", "protobuf", "lag", "overload", "drain", "parts", "simulator")
+ALL = ("single", "json", "protobuf", "lag", "overload", "drain", "parts", "simulator", "kpis")
 
 
 def parse(argv: list[str] | None = None) -> Options:
@@ -98,6 +98,9 @@ async def run(stack: Stack) -> dict[str, Any]:
         results["parts"] = await scenarios.parts(stack)
     if "simulator" in chosen:
         results["simulator"] = await simulated.simulator(stack)
+    if "kpis" in chosen:  # its own scratch database: 20 units x 30 days at 10 s
+        server = stack.options.database_url.rsplit("/", 1)[0]
+        results["kpis"] = await kpis.measure(server, units=20, days=30, interval_s=10.0, rounds=2)
     return results
 
 
@@ -135,6 +138,8 @@ def main() -> None:
     console = Console(width=None if Console().is_terminal else 150)
     results = uvloop.run(main_async(options, console))
     print_report(console, results)
+    if "kpis" in results:
+        kpis.print_results(console, results["kpis"])
     path = Path(options.json_path or f"bench/results/bench-{time.strftime('%Y%m%dT%H%M%S')}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
