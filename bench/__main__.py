@@ -13,7 +13,7 @@ import orjson
 import uvloop
 from rich.console import Console
 
-from bench import groups, replay, scenarios, simulated
+from bench import groups, kpis, replay, scenarios, simulated
 from bench.report import judge, print_report
 from bench.stack import Options, Stack
 
@@ -28,6 +28,7 @@ ALL = (
     "simulator",
     "groups",
     "replay",
+    "kpis",
 )
 
 
@@ -113,6 +114,9 @@ async def run(stack: Stack) -> dict[str, Any]:
         results["groups"] = await groups.group_commands(stack)
     if "replay" in chosen:
         results["replay"] = await replay.replay(stack)
+    if "kpis" in chosen:  # its own scratch database: 20 units x 30 days at 10 s
+        server = stack.options.database_url.rsplit("/", 1)[0]
+        results["kpis"] = await kpis.measure(server, units=20, days=30, interval_s=10.0, rounds=2)
     return results
 
 
@@ -150,6 +154,8 @@ def main(argv: list[str] | None = None) -> None:
     console = Console(width=None if Console().is_terminal else 150)
     results = uvloop.run(main_async(options, console))
     print_report(console, results)
+    if "kpis" in results:
+        kpis.print_results(console, results["kpis"])
     path = Path(options.json_path or f"bench/results/bench-{time.strftime('%Y%m%dT%H%M%S')}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))

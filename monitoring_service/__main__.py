@@ -1,4 +1,4 @@
-"""`python -m monitoring_service [serve | report --once [--json]]`."""
+"""`python -m monitoring_service [serve | report --once [--json] | kpis ...]`."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from common.topology import Names
 from monitoring_service.app import BROKER_WAIT_S, create_app, declare_monitoring
 from monitoring_service.console import json_line, make_console, render
 from monitoring_service.job import Monitor
+from monitoring_service.kpi_cli import add_kpis_command, run_kpis
 from monitoring_service.probes import BrokerQueueProbe, GatewayScraper
 from monitoring_service.settings import MonitoringSettings, ReportSettings
 
@@ -66,7 +67,10 @@ def main() -> None:
     report = commands.add_parser("report", help="print one report and exit (no HTTP)")
     report.add_argument("--once", action="store_true", required=True, help="one report, then exit")
     report.add_argument("--json", action="store_true", help="one JSON line, even on a terminal")
+    add_kpis_command(commands)
     args = parser.parse_args()
+    if args.command == "kpis":
+        return run_kpis(args)
     if args.command == "report":
         report_settings = load_settings(ReportSettings, "monitoring_service")
         configure_logging(level=report_settings.log_level, fmt=report_settings.log_format)

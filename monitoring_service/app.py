@@ -21,6 +21,7 @@ from common.topology import Names, declare_exchange
 from monitoring_service.api import monitoring_router
 from monitoring_service.console import make_console, render
 from monitoring_service.job import Monitor
+from monitoring_service.kpi_api import kpi_router
 from monitoring_service.probes import BrokerQueueProbe, GatewayScraper
 from monitoring_service.settings import MonitoringSettings
 
@@ -126,5 +127,6 @@ def create_app(settings: MonitoringSettings, *, console: Console | None = None) 
     )
     app.include_router(health_router(ready))
     app.include_router(monitoring_router(settings))
+    app.include_router(kpi_router(settings))
     install_error_handlers(app, transient=TRANSIENT_DB_ERRORS)
     return app

@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from monitoring_service.figures import Report, UnitLine
+from monitoring_service.kpi_report import kpi_colour, kpi_text
 
 Colour = Literal["green", "yellow", "red"]
 DEFAULT_WIDTH = 110  # columns, when stdout is not a terminal and COLUMNS is not set
@@ -111,6 +112,8 @@ def _headline(report: Report) -> Table:
             _level(bad=evs.critical_battery > 0, warn=evs.low_battery > 0),
         ),
     ]
+    if report.kpis_today is not None:
+        rows.append(("kpis today", kpi_text(report.kpis_today), kpi_colour(report.kpis_today)))
     for label, text, colour in rows:
         table.add_row(Text(label, style=colour), Text(text, style=colour))
     return table

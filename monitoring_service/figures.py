@@ -6,6 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from monitoring_service.kpi_report import KpiLine
+
 
 class GatewaySample(BaseModel):
     """Gateway request counters as scraped once (`kind|status` -> total)."""
@@ -119,3 +121,4 @@ class Report(BaseModel):
     units: UnitFigures
     evs: EvFigures
     worst_units: list[UnitLine]
+    kpis_today: KpiLine | None = Field(default=None, description="the fleet's UTC day so far")

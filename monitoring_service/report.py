@@ -26,6 +26,7 @@ from monitoring_service.figures import (
     UnitFigures,
     UnitLine,
 )
+from monitoring_service.kpi_report import today_line
 from monitoring_service.probes import GatewayRates, QueueSample
 from monitoring_service.rules import SEVERITIES
 from monitoring_service.settings import ReportSettings
@@ -166,4 +167,5 @@ async def compute_report(
             )
             for row in worst
         ],
+        kpis_today=await today_line(conn=conn, settings=settings, end=end, unit_prefix=unit_prefix),
     )

@@ -21,6 +21,7 @@ class ReportSettings(BaseServiceSettings):
     gateway_scrape_timeout_s: float = Field(default=2.0, gt=0, le=30)
     low_soc_percent: float = Field(default=15.0, ge=0, le=100)
     megapack_capacity_kwh: float = Field(default=3854.0, gt=0, le=100_000)
+    telemetry_interval_s: float = Field(default=1.0, gt=0, le=3600)  # KPIs: readings expected
     ev_low_battery_percent: float = Field(default=20.0, ge=0, le=100)
     ev_critical_battery_percent: float = Field(default=10.0, ge=0, le=100)
     # Alert rules (a rule is disabled by naming it in ALERT_RULES_DISABLED).
