@@ -1,21 +1,35 @@
-"""The broker connection every service uses: robust, confirming, connecting in the background."""
+"""The broker connection every service uses: robust, confirming, connecting in the background.
+
+`AMQP_URL` may list several nodes of one cluster: the connection goes to the first that answers
+and, when that node is lost, the robust connection moves on round the list (FailoverConnection).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import aio_pika
 import aiormq
 import structlog
-from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    UnderlayConnection,
+)
+from yarl import URL
 
+from common.amqp_urls import node_label, redact, split_amqp_urls, with_heartbeat
 from common.topology import Names, declare_exchange
 
 log = structlog.get_logger("common.broker")
 
 Declare = Callable[[AbstractChannel, Names], Awaitable[object]]
+
+
+CONNECT_ERRORS = (TimeoutError, OSError, aio_pika.exceptions.AMQPError)
 
 
 class BrokerUnavailable(Exception):
@@ -26,17 +40,79 @@ class Unroutable(BrokerUnavailable):
     """The broker confirmed a `require_route` message but returned it: no queue took it."""
 
 
+class FailoverConnection(aio_pika.RobustConnection):
+    """A robust connection that tries the next URL of its list on every reconnection attempt.
+
+    aio-pika's robust connection takes one URL (its multi-host proposal, mosquito/aio-pika#680,
+    was not merged). Each attempt starts by resetting `transport` to None and then connects to
+    `self.url`; moving `self.url` along the list at that moment makes every retry after a lost
+    node, or after a failed attempt, go to the next node while channels, consumers and the
+    declarations made through them are restored as usual.
+    """
+
+    _armed = False
+    _attempted = False
+
+    def __init__(self, urls: Sequence[str], **kwargs: Any) -> None:
+        self._urls = tuple(URL(with_heartbeat(url)) for url in urls)
+        self._index = 0
+        super().__init__(self._urls[0], **kwargs)
+        self._armed = True
+
+    @property
+    def transport(self) -> UnderlayConnection | None:
+        return self._transport
+
+    @transport.setter
+    def transport(self, value: UnderlayConnection | None) -> None:
+        if value is None and self._armed and not self._close_called:
+            if self._attempted and len(self._urls) > 1:
+                self._index = (self._index + 1) % len(self._urls)
+                self.url = self._urls[self._index]
+                log.info("broker_failover", node=node_label(str(self.url)))
+            self._attempted = True
+        self._transport = value
+
+    @property
+    def node(self) -> str:
+        """`host:port` of the node this connection uses (or tries) now."""
+        return node_label(str(self.url))
+
+
+async def connect_failover(
+    url_list: str | Sequence[str], *, timeout_s: float = 5.0, reconnect_interval_s: float = 1.0
+) -> FailoverConnection:
+    """Connect to the first broker of the list that answers (raises the last error if none)."""
+    urls = split_amqp_urls(url_list) if isinstance(url_list, str) else tuple(url_list)
+    error: BaseException | None = None
+    for start in range(len(urls)):
+        connection = FailoverConnection(
+            (*urls[start:], *urls[:start]), reconnect_interval=reconnect_interval_s
+        )
+        try:
+            await connection.connect(timeout=timeout_s)
+        except CONNECT_ERRORS as failed:
+            error = failed
+            log.warning("broker_node_unreachable", url=redact(urls[start]), error=str(failed))
+            await connection.close()
+            continue
+        log.info("broker_node_connected", node=connection.node, nodes=len(urls))
+        return connection
+    assert error is not None
+    raise error
+
+
 class Broker:
     """One robust connection and one channel with publisher confirms."""
 
     def __init__(
         self, url: str, names: Names, *, declare: Declare, publish_timeout_s: float = 5.0
     ) -> None:
-        self.url = url
+        self.urls = split_amqp_urls(url)
         self.names = names
         self._declare = declare
         self._publish_timeout_s = publish_timeout_s
-        self._connection: AbstractRobustConnection | None = None
+        self._connection: FailoverConnection | None = None
         self._channel: AbstractChannel | None = None
         self._exchanges: dict[str, AbstractExchange] = {}
         self._connected = asyncio.Event()
@@ -53,20 +129,21 @@ class Broker:
     async def _connect_loop(self) -> None:
         delay_s = 0.5
         while True:
+            connection: FailoverConnection | None = None
             try:
-                connection = await aio_pika.connect_robust(
-                    self.url, timeout=5, reconnect_interval=1
-                )
+                connection = await connect_failover(self.urls)
                 channel = await connection.channel(publisher_confirms=True)
                 await self._declare(channel, self.names)
-            except (TimeoutError, OSError, aio_pika.exceptions.AMQPError) as error:
+            except CONNECT_ERRORS as error:
+                if connection is not None:  # connected, but the declarations failed
+                    await connection.close()
                 log.warning("broker_connect_failed", error=str(error), retry_in_s=delay_s)
                 await asyncio.sleep(delay_s)
                 delay_s = min(delay_s * 2, 5.0)
                 continue
             self._connection, self._channel = connection, channel
             self._connected.set()
-            log.info("broker_connected", prefix=self.names.prefix)
+            log.info("broker_connected", prefix=self.names.prefix, node=connection.node)
             return
 
     @property
@@ -75,6 +152,11 @@ class Broker:
         if self._channel is None:
             raise BrokerUnavailable("not connected to the broker yet")
         return self._channel
+
+    @property
+    def node(self) -> str | None:
+        """`host:port` of the broker node in use (or being tried) now; None before the first."""
+        return None if self._connection is None else self._connection.node
 
     @property
     def ready(self) -> bool:

@@ -8,6 +8,7 @@ from typing import Annotated, Literal, NoReturn, TypeVar
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
+from common.amqp_urls import split_amqp_urls
 from common.keys import ApiKey, parse_api_keys
 
 S = TypeVar("S", bound="BaseServiceSettings")
@@ -32,6 +33,12 @@ class BaseServiceSettings(BaseSettings):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _broker_list(cls, value: str) -> str:
+        """One broker, or the nodes of a cluster comma-separated (SPEC §15)."""
+        return ",".join(split_amqp_urls(value))
 
 
 def _keys(value: object) -> tuple[ApiKey, ...]:

@@ -15,6 +15,9 @@ DELIVERY_LIMIT = 10
 # The dead-letter queue must never drop what it holds, however often it is inspected.
 DEAD_LETTER_DELIVERY_LIMIT = 1_000_000
 INGEST_MAX_LENGTH = 500_000  # messages; past it publishes are refused (the gateway answers 503)
+# Replicas of every quorum queue: three on a cluster of three or more nodes (any one node can
+# be lost), as many as there are nodes on a smaller one (a single node holds the only replica).
+QUORUM_REPLICAS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +101,7 @@ def quorum_arguments(
     """Arguments of a quorum queue; dead-lettering is at-least-once (needs reject-publish)."""
     arguments: dict[str, aio_pika.abc.FieldValue] = {
         "x-queue-type": "quorum",
+        "x-quorum-initial-group-size": QUORUM_REPLICAS,
         "x-delivery-limit": delivery_limit,
     }
     if dead_letter_exchange is not None:

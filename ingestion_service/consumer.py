@@ -9,6 +9,7 @@ import aio_pika
 import asyncpg
 import structlog
 
+from common.broker import CONNECT_ERRORS, connect_failover
 from common.codec import EvRow, MegapackRow, Ratings
 from common.topology import Names, declare_telemetry
 from db.telemetry import prepare_staging, store_rows
@@ -94,8 +95,8 @@ async def _connect(url: str, stop: asyncio.Event) -> aio_pika.abc.AbstractRobust
     delay_s = 0.5
     while not stop.is_set():
         try:
-            return await aio_pika.connect_robust(url, timeout=5, reconnect_interval=1)
-        except (OSError, aio_pika.exceptions.AMQPError, TimeoutError) as error:
+            return await connect_failover(url)
+        except CONNECT_ERRORS as error:
             log.warning("broker_connect_failed", error=str(error), retry_in_s=delay_s)
             await asyncio.sleep(delay_s)
             delay_s = min(delay_s * 2, 5.0)

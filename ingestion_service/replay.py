@@ -5,6 +5,7 @@ from __future__ import annotations
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
 
+from common.broker import connect_failover
 from common.topology import Names, declare_telemetry
 from ingestion_service.settings import IngestionSettings
 
@@ -22,7 +23,7 @@ def describe(message: AbstractIncomingMessage) -> str:
 async def replay_dead_letters(settings: IngestionSettings, *, requeue: bool, limit: int) -> int:
     """Print each dead letter; with `requeue`, publish it back (confirmed) and remove it."""
     names = Names(settings.amqp_prefix)
-    connection = await aio_pika.connect(settings.amqp_url, timeout=10)
+    connection = await connect_failover(settings.amqp_url, timeout_s=10)
     count = 0
     async with connection:
         channel = await connection.channel(publisher_confirms=True)

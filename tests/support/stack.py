@@ -13,9 +13,9 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-import aio_pika
 import httpx
 
+from common.broker import connect_failover
 from common.topology import Names, declare_telemetry
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -139,7 +139,7 @@ def declare_topology(amqp_url: str, prefix: str) -> None:
     """Declare the telemetry exchange and queues under `prefix` (callable inside a loop too)."""
 
     async def declare() -> None:
-        connection = await aio_pika.connect(amqp_url)
+        connection = await connect_failover(amqp_url)  # one URL, or a cluster's list
         async with connection:
             await declare_telemetry(await connection.channel(), Names(prefix))
 
