@@ -11,10 +11,10 @@ from fastapi.responses import Response
 
 from common.http import operator_key_dependency, reject_unknown_query
 from common.keys import ApiKey
+from common.schemas import ErrorBody
 from db.kpis import STATES
 from monitoring_service.kpi_figures import BucketName, KpiReport, Scope
 from monitoring_service.kpi_handler import KpiError, KpiQuery, KpiSettings, compute_kpis
-from monitoring_service.schemas import ErrorBody
 from monitoring_service.settings import MonitoringSettings
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"

@@ -7,13 +7,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Protocol
 
 import asyncpg
 import pytest
 
 from common.db import create_pool
+from control_service.delivering import DeliveryStore
 from control_service.handlers import CommandStore
-from db.commands import CommandRecord, CommandRepository, NewCommand, UnitRecord
+from control_service.model import CommandRecord, NewCommand, UnitRecord
+from db.commands import CommandRepository
 from tests.support.databases import create_database, drop_database
 from tests.unit.test_control_handlers import FakeStore
 
@@ -27,26 +30,33 @@ STEPS: dict[str, tuple[str, ...]] = {
     "rejected": ("sent", "rejected"),
     "failed": ("sent", "acknowledged", "failed"),
     "expired": ("sent", "expired"),
+    "superseded": ("superseded",),
 }
-# The contract (SPEC §5), spelled out here rather than read from the code under test:
+# The contract (SPEC §5, §12), spelled out here rather than read from the code under test:
 # pending -> sent -> acknowledged -> completed, or rejected / failed / expired, never back;
-# an answer may overtake `sent` (and COMPLETED an ACK); only pending or sent commands expire.
+# an answer may overtake `sent` (and COMPLETED an ACK); only pending or sent commands expire;
+# a newer command of the same type supersedes one still pending (the move `superseded` here).
 ALLOWED: dict[str, set[str]] = {
-    "pending": {"sent", "acknowledged", "completed", "rejected", "failed", "expired"},
+    "pending": {"sent", "acknowledged", "completed", "rejected", "failed", "expired", "superseded"},
     "sent": {"acknowledged", "completed", "rejected", "failed", "expired"},
     "acknowledged": {"completed", "rejected", "failed"},
     "completed": set(),
     "rejected": set(),
     "failed": set(),
     "expired": set(),
+    "superseded": set(),
 }
 # The steps a status stands for: each has its timestamp once the status is reached.
 PATH = {"acknowledged": ("sent",), "completed": ("sent", "acknowledged")}
-MOVES = ("sent", "acknowledged", "completed", "rejected", "failed", "expired")
+MOVES = ("sent", "acknowledged", "completed", "rejected", "failed", "expired", "superseded")
+
+
+class Store(CommandStore, DeliveryStore, Protocol):
+    """What the contract drives: the handlers' store and the deliverer's."""
 
 
 @pytest.fixture(scope="module", params=["fake", "repository"])
-async def store(request: pytest.FixtureRequest, database_url: str) -> AsyncIterator[CommandStore]:
+async def store(request: pytest.FixtureRequest, database_url: str) -> AsyncIterator[Store]:
     """The fake, then the real repository on a database of its own (expiry sweeps it all)."""
     if request.param == "fake":
         yield FakeStore(UnitRecord(UNIT, "megapack", "IDLE", datetime.now(UTC), None))
@@ -65,22 +75,31 @@ async def store(request: pytest.FixtureRequest, database_url: str) -> AsyncItera
     await drop_database(url)
 
 
-async def _new_command(store: CommandStore) -> CommandRecord:
+# A type whose COMPLETED is final at once (set_power / set_mode wait for their effect).
+async def _insert(store: Store) -> tuple[CommandRecord | None, list[CommandRecord]]:
     new = NewCommand(
-        command_id=uuid.uuid4(), unit_id=UNIT, kind="megapack", type="set_mode",
-        params={"mode": "IDLE"}, ttl_s=30, requested_by="ops", idempotency_key=None,
+        command_id=uuid.uuid4(), unit_id=UNIT, kind="megapack", type="set_soc_limits",
+        params={"min_percent": 10, "max_percent": 90}, ttl_s=30, requested_by="ops", idempotency_key=None,
         request_digest="digest",
     )  # fmt: skip
-    command = await store.insert_command(new)
+    return await store.insert_command(new)
+
+
+async def _new_command(store: Store) -> CommandRecord:
+    command, _ = await _insert(store)
     assert command is not None
     assert command.status == "pending"
     return command
 
 
-async def _move(store: CommandStore, command_id: uuid.UUID, status: str) -> bool:
+async def _move(store: Store, command_id: uuid.UUID, status: str) -> bool:
     """Attempt one move the way the service makes it; True when the status changed."""
     if status == "sent":
-        return await store.mark_sent(command_id, UNIT) is not None
+        await store.claim([command_id])
+        return command_id in {c.command_id for c in await store.mark_sent([command_id])}
+    if status == "superseded":  # a newer command of the same type to the same unit
+        _, superseded = await _insert(store)
+        return command_id in {c.command_id for c in superseded}
     if status == "expired":  # a grace of minus an hour: every unexpired command is overdue
         return command_id in {c.command_id for c in await store.expire_overdue(grace_s=-3600)}
     moved, _ = await store.apply_answer(
@@ -92,7 +111,7 @@ async def _move(store: CommandStore, command_id: uuid.UUID, status: str) -> bool
 
 @pytest.mark.parametrize("start", list(STEPS))
 @pytest.mark.parametrize("status", MOVES)
-async def test_a_status_moves_only_forward(store: CommandStore, start: str, status: str) -> None:
+async def test_a_status_moves_only_forward(store: Store, start: str, status: str) -> None:
     command = await _new_command(store)
     for step in STEPS[start]:
         assert await _move(store, command.command_id, step), f"{step} on the way to {start}"
@@ -107,7 +126,7 @@ async def test_a_status_moves_only_forward(store: CommandStore, start: str, stat
 
 
 @pytest.mark.parametrize("status", ["acknowledged", "completed", "rejected", "failed"])
-async def test_the_same_answer_twice_moves_once(store: CommandStore, status: str) -> None:
+async def test_the_same_answer_twice_moves_once(store: Store, status: str) -> None:
     command = await _new_command(store)
     assert await _move(store, command.command_id, "sent")
     assert await _move(store, command.command_id, status)

@@ -18,7 +18,7 @@ from common.http import install_error_handlers
 from monitoring_service.kpi_api import CSV_COLUMNS, kpi_router
 from monitoring_service.settings import MonitoringSettings
 from tests.integration.test_kpis import _profile_database
-from tests.integration.test_monitoring_service import drop_database
+from tests.support.databases import drop_database
 from tests.support.kpi_profile import SITE
 
 OPS = {"X-API-Key": "ops-kpi-secret"}

@@ -20,7 +20,7 @@ from monitoring_service.console import render
 from monitoring_service.report import compute_report
 from tests.integration.test_kpis import _profile_database
 from tests.integration.test_monitoring_report import report_settings
-from tests.integration.test_monitoring_service import drop_database
+from tests.support.databases import drop_database
 from tests.support.kpi_profile import DAY, SITE
 
 

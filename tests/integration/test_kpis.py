@@ -19,7 +19,7 @@ import pytest
 from db.migrate import migrate
 from monitoring_service.kpi_figures import KpiReport
 from monitoring_service.kpi_handler import KpiQuery, KpiSettings, compute_kpis
-from tests.integration.test_monitoring_service import drop_database
+from tests.support.databases import drop_database
 from tests.support.kpi_profile import DAY, SITE, store_profile
 
 TIMESCALE_URL = os.environ.get("TEST_TIMESCALE_URL", "").rstrip("/")
