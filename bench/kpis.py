@@ -74,22 +74,18 @@ async def _timed_query(url: str, settings: KpiSettings, start: datetime, end: da
         await conn.close()
 
 
-async def measure(
-    server_url: str, *, units: int, days: int, interval_s: float, rounds: int
+async def _fill(
+    url: str, *, units: int, days: int, interval_s: float, start: datetime
 ) -> dict[str, Any]:
-    """Fill a scratch database, time the KPI queries, drop it; returns the figures."""
-    url = f"{server_url.rstrip('/')}/megapack_kpis_{uuid.uuid4().hex[:8]}"
-    end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    start = end - timedelta(days=days)
-    await migrate(url, retention_days=days + 30)
+    """Write the telemetry (and refresh the aggregate on TimescaleDB), timed."""
     conn = await asyncpg.connect(url)
     results: dict[str, Any] = {"units": units, "days": days, "interval_s": interval_s}
     try:
         began = time.perf_counter()
-        for day in range(days):  # a day per statement: bounded memory, visible progress
+        for day in range(days):  # a day per statement: bounded memory
             first = start + timedelta(days=day)
             await conn.execute(FILL, units, first, first + timedelta(days=1), interval_s, SITE)
-        await conn.execute(UNITS, units, SITE, end)
+        await conn.execute(UNITS, units, SITE, start + timedelta(days=days))
         await conn.execute("ANALYZE megapack_telemetry")
         results["rows"] = await conn.fetchval("SELECT count(*) FROM megapack_telemetry")
         results["fill_s"] = round(time.perf_counter() - began, 1)
@@ -101,9 +97,21 @@ async def measure(
             results["aggregate_refresh_s"] = round(time.perf_counter() - began, 1)
     finally:
         await conn.close()
-    paths = {"default": 30.0} if not timescale else {"aggregate": 30.0, "raw": 31.0}
+    return results
+
+
+async def measure(
+    server_url: str, *, units: int, days: int, interval_s: float, rounds: int
+) -> dict[str, Any]:
+    """Fill a scratch database, time the KPI queries, drop it; returns the figures."""
+    url = f"{server_url.rstrip('/')}/megapack_kpis_{uuid.uuid4().hex[:8]}"
+    end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = end - timedelta(days=days)
+    await migrate(url, retention_days=days + 30)
     try:
-        for path, stale_after_s in paths.items():
+        results = await _fill(url, units=units, days=days, interval_s=interval_s, start=start)
+        paths = {"aggregate": 30.0, "raw": 31.0} if results["flavour"] == "timescale" else {}
+        for path, stale_after_s in (paths or {"raw": 30.0}).items():
             settings = KpiSettings(stale_after_s, 3916.0, interval_s)
             timings = [await _timed_query(url, settings, start, end) for _ in range(rounds + 1)]
             results[path] = {
@@ -128,7 +136,7 @@ def print_results(console: Console, results: dict[str, Any]) -> None:
     )
     for column in ("path", "cold s", "warm median s", "warm runs s"):
         table.add_column(column, justify="left" if column == "path" else "right")
-    for path in ("default", "aggregate", "raw"):
+    for path in ("aggregate", "raw"):
         if path in results:
             figures = results[path]
             runs = ", ".join(f"{t:.3f}" for t in figures["warm_s"])
