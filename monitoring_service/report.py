@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from db.monitoring import Conn
 
 from db import monitoring as sql
-from db.monitoring_alerts import open_alerts_by_severity
+from db.monitoring_alert_actions import open_alerts_by_severity
 from monitoring_service.figures import (
     EvFigures,
     FaultFigures,

@@ -8,7 +8,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
 from common.settings import BaseServiceSettings, OperatorKeysMixin, RefusedDeviceKeysMixin
-from monitoring_service.rules import RULE_NAMES
+from monitoring_service.rules import RULE_NAMES, parse_tuning
 
 
 class ReportSettings(BaseServiceSettings):
@@ -26,10 +26,21 @@ class ReportSettings(BaseServiceSettings):
     # Alert rules (a rule is disabled by naming it in ALERT_RULES_DISABLED).
     alert_megapack_temp_high_c: float = Field(default=45.0, ge=-50, le=150)
     alert_megapack_temp_critical_c: float = Field(default=55.0, ge=-50, le=150)
+    alert_megapack_critical_soc_percent: float = Field(default=5.0, ge=0, le=100)
+    alert_ev_battery_temp_warning_c: float = Field(default=50.0, ge=-50, le=150)
     alert_ev_battery_temp_c: float = Field(default=58.0, ge=-50, le=150)
     alert_ev_tire_pressure_psi: float = Field(default=30.5, ge=0, le=200)
     alert_ev_battery_percent: float = Field(default=15.0, ge=0, le=100)
     alert_rules_disabled: Annotated[tuple[str, ...], NoDecode] = ()
+    # Per-rule delays and deadbands: `megapack_temp.on_delay_s=5,unit_stale.off_delay_s=0`.
+    alert_rule_tuning: Annotated[tuple[tuple[str, str, float], ...], NoDecode] = ()
+
+    @field_validator("alert_rule_tuning", mode="before")
+    @classmethod
+    def _tuning(cls, value: object) -> tuple[tuple[str, str, float], ...]:
+        if isinstance(value, tuple):
+            return value
+        return parse_tuning(str(value or ""))
 
     @field_validator("alert_rules_disabled", mode="before")
     @classmethod

@@ -245,10 +245,11 @@ async def test_open_alerts_by_severity_count_after_evaluation(db: asyncpg.Connec
             conn=db, thresholds=thresholds_from(settings), now=now, unit_prefix=prefix
         )
     report = await compute_report(conn=db, settings=settings, end=now, unit_prefix=prefix)
-    # critical: MP3 temp >= 55, MP3 and MP5 FAULT, EV2 battery 59 °C;
-    # warning: MP2 SOC 10 %, MP2 and MP3 temp >= 45, MP4 EV3 EV4 stale, EV2 tires, EV3 5 %.
-    assert report.faults.open_alerts == {"critical": 4, "warning": 8, "info": 0}
-    assert report.faults.unacknowledged_alerts == len(changes.raised) == 12
+    # critical: MP3 temp 60 °C (one alert, not a warning beside it), MP3 and MP5 FAULT,
+    # EV2 battery 59 °C, EV3 battery 5 % (< 10 %);
+    # warning: MP2 SOC 10 %, MP2 temp 50 °C, MP4 EV3 EV4 stale, EV2 tires 29 psi.
+    assert report.faults.open_alerts == {"critical": 5, "warning": 6, "info": 0}
+    assert report.faults.unacknowledged_alerts == len(changes.raised) == 11
 
 
 async def test_an_empty_scope_is_a_report_of_zeros(db: asyncpg.Connection) -> None:
