@@ -63,7 +63,7 @@ async def alert_events(conn: Conn, *, alert_id: int) -> list[asyncpg.Record]:
     return await conn.fetch(
         """SELECT event_uuid AS event_id, event, created_at AS at, actor AS by, severity,
                   previous_severity, silenced, published_at IS NOT NULL AS published
-           FROM alert_events WHERE alert_id = $1 ORDER BY event_id""",
+           FROM alert_events e WHERE alert_id = $1 ORDER BY e.event_id""",
         alert_id,
     )
 

@@ -141,6 +141,71 @@ async def test_the_running_service_raises_alerts_that_operators_acknowledge(
     assert summary["soc"]["sites"][0]["net_power_mw"] == pytest.approx(0.1)
 
 
+async def test_sites_roll_up_units_energy_power_and_their_worst_alert(
+    ops: httpx.AsyncClient,
+) -> None:
+    await _active_alerts(ops, "MP-HOT")  # the rules have run
+    answer = await ops.get("/v1/sites")
+    assert answer.status_code == 200, answer.text
+    sites = {site["site_id"]: site for site in answer.json()["items"]}
+    assert list(sites) == ["SITE-A", "SITE-B"]
+    hot, ok = sites["SITE-A"], sites["SITE-B"]
+    assert (hot["units"], hot["reporting"], hot["stale"]) == (1, 1, 0)
+    assert hot["energy_stored_mwh"] == pytest.approx(0.60 * 3854 / 1000)
+    assert (hot["net_power_mw"], hot["discharging_mw"]) == (pytest.approx(0.1), pytest.approx(0.1))
+    assert hot["worst_severity"] == "critical"
+    assert hot["active_alerts"]["critical"] == 1
+    assert ok["worst_severity"] is None  # its only alert is over
+    assert ok["active_alerts"] == {"critical": 0, "warning": 0, "info": 0, "unacknowledged": 0}
+    assert ok["soc_mean_percent"] == pytest.approx(70)
+
+
+async def test_shelve_unshelve_assign_over_http_record_the_key_and_refuse_bad_input(
+    ops: httpx.AsyncClient, service_database: str
+) -> None:
+    conn = await asyncpg.connect(service_database)
+    try:
+        alert_id = await conn.fetchval(
+            "INSERT INTO alerts (rule, unit_id, kind, site_id, severity, peak_severity, message, "
+            "state, cleared_at) VALUES ('megapack_offline', 'MP-GONE', 'megapack', 'SITE-C', "
+            "'warning', 'warning', 'gone', 'cleared_unacknowledged', now()) RETURNING alert_id"
+        )
+    finally:
+        await conn.close()
+    base = f"/v1/alerts/{alert_id}"
+    shelved = await ops.post(f"{base}/shelve", json={"for_s": 600, "reason": "decommissioned"})
+    assert shelved.status_code == 200, shelved.text
+    assert (shelved.json()["shelved"], shelved.json()["shelved_by"]) == (True, "ops")
+    listed = await ops.get("/v1/alerts", params={"state": "active", "site": "SITE-C"})
+    assert listed.json()["items"] == []
+    listed = await ops.get("/v1/alerts", params={"site": "SITE-C", "shelved": "true"})
+    assert [alert["alert_id"] for alert in listed.json()["items"]] == [alert_id]
+    assigned = await ops.post(f"{base}/assign", json={"to": "alice"})
+    assert (assigned.json()["assigned_to"], assigned.json()["assigned_by"]) == ("alice", "ops")
+    unshelved = await ops.post(f"{base}/unshelve")
+    assert (unshelved.status_code, unshelved.json()["shelved"]) == (200, False)
+    detail = (await ops.get(base)).json()
+    assert [(e["event"], e["by"]) for e in detail["events"]] == [
+        ("shelved", "ops"), ("assigned", "ops"), ("unshelved", "ops"),
+    ]  # fmt: skip
+    bad = await ops.post(f"{base}/shelve", json={"for_s": 0, "why": "x"})
+    assert bad.status_code == 422
+    assert {tuple(item["loc"]) for item in bad.json()["detail"]} == {
+        ("body", "for_s"), ("body", "reason"), ("body", "why"),
+    }  # fmt: skip
+    assert (await ops.post(f"{base}/assign", json={"to": ""})).status_code == 422
+    assert (await ops.post(f"{base}/shelve", content=b"{")).status_code == 422
+    assert (await ops.get("/v1/alerts", params={"state": "open"})).status_code == 422
+    assert (await ops.get("/v1/alerts", params={"rule": "megapack_temp_high"})).status_code == 422
+    missing = await ops.post("/v1/alerts/999999999/shelve", json={"for_s": 1, "reason": "x"})
+    assert (missing.status_code, missing.json()["detail"]) == (404, "no such alert")
+    assert (await ops.get(base)).json()["events"] == detail["events"]  # refusals change nothing
+    acked = await ops.post(f"{base}/ack")
+    assert acked.json()["state"] == "cleared"
+    refused = await ops.post(f"{base}/shelve", json={"for_s": 60, "reason": "again"})
+    assert refused.status_code == 409
+
+
 async def test_units_are_listed_filtered_paged_and_shown_with_the_latest_reading(
     ops: httpx.AsyncClient,
 ) -> None:
@@ -212,7 +277,12 @@ async def test_metrics_export_the_fleet_figures_and_openapi_lists_the_endpoints(
     for path in (
         "/v1/monitoring/summary",
         "/v1/alerts",
+        "/v1/alerts/{alert_id}",
         "/v1/alerts/{alert_id}/ack",
+        "/v1/alerts/{alert_id}/shelve",
+        "/v1/alerts/{alert_id}/unshelve",
+        "/v1/alerts/{alert_id}/assign",
+        "/v1/sites",
         "/v1/units",
         "/v1/units/{unit_id}",
         "/v1/units/{unit_id}/telemetry",
