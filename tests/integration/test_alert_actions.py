@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
+from db.monitoring_alert_actions import AlertFilter
 from db.monitoring_outbox import unpublished_events
 from monitoring_service import alert_handlers as handlers
 from monitoring_service.alerting import evaluate_in_turn
@@ -41,7 +42,7 @@ async def _evaluate(pool: asyncpg.Pool, unit: str) -> None:
     assert changes is not None
 
 
-def _where(**fields: object) -> handlers.AlertFilter:
+def _where(**fields: object) -> AlertFilter:
     values: dict[str, object] = {
         "state": None, "severity": None, "site_id": None, "unit_id": None, "rule": None,
         "shelved": None, "cursor": None, **fields,
