@@ -8,10 +8,13 @@ from pydantic import BaseModel, Field
 
 
 class GatewaySample(BaseModel):
-    """Gateway request counters as scraped once (`kind|status` -> total)."""
+    """Gateway request counters as scraped once (`kind|status` -> total, and per replica)."""
 
     scraped_at: datetime
-    requests: dict[str, float]
+    requests: dict[str, float] = Field(description="summed over the replicas")
+    replicas: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="each replica's counters (`host@address:port`)"
+    )
 
 
 class IngestFigures(BaseModel):
@@ -25,6 +28,9 @@ class IngestFigures(BaseModel):
     lag_p95_ms: float | None
     gateway_requests_per_s: float | None = Field(description="null: gateway not scraped twice")
     gateway_rejections_per_s: float | None
+    gateway_replicas: int | None = Field(
+        default=None, description="gateway replicas whose counters the rates sum"
+    )
     gateway_rejections: dict[str, int] | None = Field(
         description="rejected telemetry requests since the previous scrape, by HTTP status"
     )

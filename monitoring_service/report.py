@@ -56,6 +56,7 @@ def _ingest(
         lag_p95_ms=row["lag_p95_ms"],
         gateway_requests_per_s=rates.requests_per_s if rates else None,
         gateway_rejections_per_s=rates.rejections_per_s if rates else None,
+        gateway_replicas=rates.replicas if rates else None,
         gateway_rejections=rates.rejections if rates else None,
         queue_depth=queues.depth,
         queue_consumers=queues.consumers,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from common.settings import BaseServiceSettings, OperatorKeysMixin, RefusedDeviceKeysMixin
@@ -18,6 +19,8 @@ class ReportSettings(BaseServiceSettings):
     # auto: a coloured panel on a terminal, one JSON line otherwise
     report_format: Literal["auto", "console", "json"] = "auto"
     gateway_url: str = Field(default="http://localhost:8000", pattern=r"^https?://\S+$")
+    # Several gateways (or several names): each is resolved to all its addresses and summed.
+    gateway_urls: Annotated[tuple[str, ...], NoDecode] = ()
     gateway_scrape_timeout_s: float = Field(default=2.0, gt=0, le=30)
     low_soc_percent: float = Field(default=15.0, ge=0, le=100)
     megapack_capacity_kwh: float = Field(default=3854.0, gt=0, le=100_000)
@@ -42,6 +45,22 @@ class ReportSettings(BaseServiceSettings):
             return value
         return parse_tuning(str(value or ""))
 
+    @field_validator("gateway_urls", mode="before")
+    @classmethod
+    def _gateways(cls, value: object) -> tuple[str, ...]:
+        if isinstance(value, tuple):
+            return value
+        urls = tuple(part.strip() for part in str(value or "").split(",") if part.strip())
+        bad = [url for url in urls if not re.fullmatch(r"https?://[^\s/]+/?", url)]
+        if bad:
+            raise ValueError(f"not an http(s) base URL: {bad[0][:100]!r}")
+        return urls
+
+    @property
+    def gateway_targets(self) -> tuple[str, ...]:
+        """The gateways to scrape: GATEWAY_URLS, else GATEWAY_URL."""
+        return self.gateway_urls or (self.gateway_url,)
+
     @field_validator("alert_rules_disabled", mode="before")
     @classmethod
     def _split(cls, value: object) -> tuple[str, ...]:
@@ -59,3 +78,27 @@ class MonitoringSettings(OperatorKeysMixin, RefusedDeviceKeysMixin, ReportSettin
 
     monitoring_port: int = Field(default=8002, ge=1, le=65535)
     publish_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    # Webhooks: every alert event POSTed, signed, to each URL (none: no notifier runs).
+    alert_webhook_urls: Annotated[tuple[str, ...], NoDecode] = ()
+    alert_webhook_secret: str = Field(default="", repr=False)
+    alert_webhook_max_age_s: float = Field(default=86_400.0, gt=0, le=30 * 86_400)
+    alert_webhook_timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+    @field_validator("alert_webhook_urls", mode="before")
+    @classmethod
+    def _urls(cls, value: object) -> tuple[str, ...]:
+        if isinstance(value, tuple):
+            return value
+        urls = tuple(part.strip() for part in str(value or "").split(",") if part.strip())
+        bad = [url for url in urls if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url)]
+        if bad:
+            raise ValueError(f"not an http(s) URL: {bad[0][:100]!r}")
+        return urls
+
+    @model_validator(mode="after")
+    def _secret_with_urls(self) -> MonitoringSettings:
+        if self.alert_webhook_urls and len(self.alert_webhook_secret) < 16:
+            raise ValueError(
+                "ALERT_WEBHOOK_SECRET must be set (16+ characters) when ALERT_WEBHOOK_URLS is"
+            )
+        return self

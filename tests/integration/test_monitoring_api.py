@@ -265,13 +265,14 @@ async def test_telemetry_raw_bucketed_and_bad_ranges(
     )
 
 
-async def test_metrics_export_the_fleet_figures_and_openapi_lists_the_endpoints(
+async def test_metrics_carry_operational_figures_only_and_openapi_lists_the_endpoints(
     ops: httpx.AsyncClient,
 ) -> None:
     await _active_alerts(ops, "MP-HOT")  # at least one report has run
     metrics = (await ops.get("/metrics")).text
     assert 'fleet_units{status="total"} 2.0' in metrics
-    assert 'fleet_site_energy_stored_mwh{site_id="SITE-B"}' in metrics
+    assert "SITE-B" not in metrics  # no per-site labels, no business data without a key
+    assert "fleet_soc_percent" not in metrics
     assert 'monitoring_runs_total{outcome="stored"}' in metrics
     paths = (await ops.get("/openapi.json")).json()["paths"]
     for path in (

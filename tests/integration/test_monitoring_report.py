@@ -263,7 +263,7 @@ async def test_an_empty_scope_is_a_report_of_zeros(db: asyncpg.Connection) -> No
 
 
 async def test_gateway_rates_come_from_two_scrapes(gateway: Service) -> None:
-    scraper = GatewayScraper(url=gateway.url, timeout_s=5)
+    scraper = GatewayScraper(urls=(gateway.url,), timeout_s=5)
     before = await scraper.sample()
     assert before is not None
     async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as http:
@@ -277,7 +277,7 @@ async def test_gateway_rates_come_from_two_scrapes(gateway: Service) -> None:
     elapsed_s = (after.scraped_at - before.scraped_at).total_seconds()
     assert rates.rejections == {"401": 2}
     assert rates.requests_per_s == pytest.approx(2 / elapsed_s)
-    assert await GatewayScraper(url="http://127.0.0.1:1", timeout_s=1).sample() is None
+    assert await GatewayScraper(urls=("http://127.0.0.1:1",), timeout_s=1).sample() is None
 
 
 @pytest.fixture

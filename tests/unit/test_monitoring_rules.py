@@ -8,8 +8,8 @@ import pytest
 
 from common.settings import load_settings
 from monitoring_service.figures import GatewaySample
+from monitoring_service.gateway_probe import gateway_rates, parse_requests
 from monitoring_service.job import thresholds_from
-from monitoring_service.probes import gateway_rates, parse_requests
 from monitoring_service.report import slot_start
 from monitoring_service.rules import RULE_NAMES
 from monitoring_service.settings import MonitoringSettings, ReportSettings
@@ -96,3 +96,33 @@ def test_the_service_needs_operator_keys(
     with pytest.raises(SystemExit):
         load_settings(MonitoringSettings, "monitoring_service")
     assert "MONITOR_INTERVAL_S" in capsys.readouterr().err
+
+
+def replicas(at_s: float, **counters: dict[str, float]) -> GatewaySample:
+    total: dict[str, float] = {}
+    for values in counters.values():
+        for key, value in values.items():
+            total[key] = total.get(key, 0.0) + value
+    return GatewaySample(
+        scraped_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=at_s),
+        requests=total,
+        replicas=counters,
+    )
+
+
+def test_rates_are_summed_over_every_gateway_replica() -> None:
+    before = replicas(0, a={"megapack|202": 100}, b={"megapack|202": 5000, "ev|429": 7})
+    after = replicas(10, a={"megapack|202": 130}, b={"megapack|202": 5020, "ev|429": 9})
+    rates = gateway_rates(before, after)
+    assert rates is not None
+    assert rates.requests_per_s == pytest.approx((30 + 20 + 2) / 10)  # not one replica's 3 or 2.2
+    assert (rates.rejections, rates.replicas) == ({"429": 2}, 2)
+
+
+def test_a_restarted_replica_counts_from_zero_and_a_new_one_from_its_next_scrape() -> None:
+    before = replicas(0, a={"megapack|202": 900}, b={"megapack|202": 100})
+    after = replicas(5, a={"megapack|202": 10}, b={"megapack|202": 110}, c={"megapack|202": 7000})
+    rates = gateway_rates(before, after)
+    assert rates is not None
+    assert rates.requests_per_s == pytest.approx((10 + 10) / 5)  # c's history is not this window
+    assert rates.replicas == 3
