@@ -71,7 +71,7 @@ class FaultFigures(BaseModel):
     units_in_fault: int
     new_faults: int = Field(description="readings stored in the window that entered FAULT")
     by_code: dict[str, int] = Field(description="Megapacks in FAULT now, per fault code")
-    open_alerts: dict[str, int] = Field(description="alerts not cleared, by severity")
+    open_alerts: dict[str, int] = Field(description="active alerts not shelved, by severity")
     unacknowledged_alerts: int
 
 

@@ -105,7 +105,7 @@ class ShelveRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     for_s: float = Field(gt=0, le=MAX_SHELVE_S, description="seconds, at most 30 days")
-    reason: str = Field(min_length=1, max_length=500)
+    reason: str = Field(min_length=1, max_length=500, pattern=r"^[^\x00]+$")  # no NUL: text
 
 
 class AssignRequest(BaseModel):

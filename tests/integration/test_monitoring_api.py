@@ -194,6 +194,8 @@ async def test_shelve_unshelve_assign_over_http_record_the_key_and_refuse_bad_in
         ("body", "for_s"), ("body", "reason"), ("body", "why"),
     }  # fmt: skip
     assert (await ops.post(f"{base}/assign", json={"to": ""})).status_code == 422
+    nul = await ops.post(f"{base}/shelve", json={"for_s": 5, "reason": "a\u0000b"})
+    assert (nul.status_code, nul.json()["detail"][0]["loc"]) == (422, ["body", "reason"])
     assert (await ops.post(f"{base}/shelve", content=b"{")).status_code == 422
     assert (await ops.get("/v1/alerts", params={"state": "open"})).status_code == 422
     assert (await ops.get("/v1/alerts", params={"rule": "megapack_temp_high"})).status_code == 422
