@@ -66,6 +66,11 @@ class Names:
     def alerts(self) -> str:
         return f"{self.prefix}alerts"
 
+    @property
+    def alert_notifications(self) -> str:
+        """The notifier's queue of alert events (webhooks)."""
+        return f"{self.prefix}alerts.notify"
+
     def agent_queue(self, agent: str) -> str:
         """The command queue of one unit agent (a simulator process)."""
         return f"{self.prefix}agent.{agent}"
@@ -88,6 +93,7 @@ class Names:
             self.dead_letter_queue,
             self.acks_queue,
             self.acks_dead_letter_queue,
+            self.alert_notifications,
         )
 
 
@@ -177,11 +183,29 @@ async def declare_agent(channel: AbstractChannel, names: Names, agent: str) -> A
     )
 
 
+async def declare_alert_notifications(channel: AbstractChannel, names: Names) -> AbstractQueue:
+    """The `alerts` exchange and the notifier's queue of every alert event.
+
+    One consumer at a time (single active consumer) keeps the events of an alert in order
+    across several monitoring instances. The notifier retries a webhook itself rather than
+    requeueing, but a message is returned on every restart or broker loss: a delivery limit
+    as high as the dead-letter queue's never drops one for that.
+    """
+    alerts = await declare_exchange(channel, names.alerts)
+    arguments = quorum_arguments(delivery_limit=DEAD_LETTER_DELIVERY_LIMIT)
+    arguments["x-single-active-consumer"] = True
+    queue = await channel.declare_queue(
+        names.alert_notifications, durable=True, arguments=arguments
+    )
+    await queue.bind(alerts, routing_key="alert.#")
+    return queue
+
+
 async def declare_all(channel: AbstractChannel, names: Names) -> None:
     """Declare the whole topology (idempotent)."""
     await declare_telemetry(channel, names)
     await declare_commands(channel, names)
-    await declare_exchange(channel, names.alerts)
+    await declare_alert_notifications(channel, names)
 
 
 async def delete_all(

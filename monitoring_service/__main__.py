@@ -34,7 +34,7 @@ async def report_once(settings: ReportSettings, *, as_json: bool) -> None:
             pool=pool,
             settings=settings,
             gateway=GatewayScraper(
-                url=settings.gateway_url, timeout_s=settings.gateway_scrape_timeout_s
+                urls=settings.gateway_targets, timeout_s=settings.gateway_scrape_timeout_s
             ),
             queues=BrokerQueueProbe(broker=broker),
         )

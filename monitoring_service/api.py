@@ -1,61 +1,21 @@
-"""The monitoring read API: summary, alerts, units and their telemetry (operator keys)."""
+"""The monitoring read API: summary, alerts, sites, units and their telemetry (operator keys)."""
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-import asyncpg
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
 from common.http import operator_key_dependency, reject_unknown_query
 from common.keys import ApiKey
-from common.readings import ID_PATTERN
-from common.schemas import ErrorBody
-from db import monitoring_alerts as alerts_sql
-from db import monitoring_queries as units_sql
+from monitoring_service import unit_handlers as handlers
+from monitoring_service.alert_handlers import NotFound
+from monitoring_service.api_alerts import alerts_router
+from monitoring_service.api_common import MAX_PAGE, UNIT_ID, MonitorDep, Pool, errors
 from monitoring_service.figures import Report
-from monitoring_service.job import Monitor
-from monitoring_service.schemas import (
-    AlertPage,
-    AlertPublic,
-    AlertState,
-    TelemetryPage,
-    UnitDetail,
-    UnitPage,
-    UnitPublic,
-)
+from monitoring_service.schemas import SitePage, TelemetryPage, UnitDetail, UnitPage
 from monitoring_service.settings import MonitoringSettings
 
-UNIT_ID = ID_PATTERN  # the one id rule (SPEC §4)
-MAX_PAGE = 500
 MAX_TELEMETRY_ROWS = 10_000
-MAX_RAW_RANGE = timedelta(days=1)
-MAX_BUCKETED_RANGE = timedelta(days=31)
-
-_TEXT = {
-    401: "no key, or an unknown key",
-    403: "a device key: the monitoring API needs an operator key",
-    404: "unknown unit or alert",
-    409: "the alert is already cleared",
-    422: "bad parameter, cursor or time range",
-}
-
-
-def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {status: {"model": ErrorBody, "description": _TEXT[status]} for status in statuses}
-
-
-def _pool(request: Request) -> asyncpg.Pool:
-    pool: asyncpg.Pool = request.app.state.pool
-    return pool
-
-
-def _monitor(request: Request) -> Monitor:
-    monitor: Monitor = request.app.state.monitor
-    return monitor
-
-
-Pool = Annotated[asyncpg.Pool, Depends(_pool)]
-MonitorDep = Annotated[Monitor, Depends(_monitor)]
 UnitId = Annotated[str, Path(pattern=UNIT_ID, examples=["MP-0001"])]
 
 
@@ -75,9 +35,10 @@ def monitoring_router(settings: MonitoringSettings) -> APIRouter:
     Operator = Annotated[ApiKey, Depends(operator_key)]
     router = APIRouter(
         prefix="/v1",
-        responses=_errors(401, 403, 422),
+        responses=errors(401, 403, 422),
         dependencies=[Depends(reject_unknown_query)],
     )
+    stale_s = settings.stale_after_s
 
     @router.get("/monitoring/summary", response_model=Report, tags=["monitoring"])
     async def summary(_: Operator, monitor: MonitorDep) -> Report:
@@ -86,46 +47,14 @@ def monitoring_router(settings: MonitoringSettings) -> APIRouter:
             await monitor.seed()
         return monitor.latest or await monitor.compute()
 
-    @router.get("/alerts", response_model=AlertPage, tags=["alerts"], responses=_errors(422))
-    async def list_alerts(
-        _: Operator,
-        pool: Pool,
-        state: AlertState | None = None,
-        unit_id: Annotated[str | None, Query(pattern=UNIT_ID)] = None,
-        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-        cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
-    ) -> AlertPage:
-        """Alerts newest first: `state=active` (not acknowledged), `acknowledged`, `cleared`."""
-        async with pool.acquire() as conn:
-            rows = await alerts_sql.list_alerts(
-                conn,
-                state=state,
-                unit_id=unit_id,
-                before_id=int(cursor) if cursor else None,
-                limit=limit,
-            )
-        items = [AlertPublic.from_row(row) for row in rows]
-        more = len(items) == limit
-        return AlertPage(items=items, next_cursor=str(items[-1].alert_id) if more else None)
+    router.include_router(alerts_router(operator_key))
 
-    @router.post(
-        "/alerts/{alert_id}/ack",
-        response_model=AlertPublic,
-        tags=["alerts"],
-        responses=_errors(404, 409),
-    )
-    async def acknowledge(
-        alert_id: Annotated[int, Path(ge=1, le=2**62)], key: Operator, pool: Pool
-    ) -> AlertPublic:
-        """Acknowledge an active alert (acknowledging twice is harmless)."""
-        async with pool.acquire() as conn:
-            state = await alerts_sql.acknowledge(conn, alert_id=alert_id, by=key.name)
-            row = await alerts_sql.get_alert(conn, alert_id=alert_id)
-        if state is None or row is None:
-            raise HTTPException(404, "no such alert")
-        if state == "cleared":
-            raise HTTPException(409, "the alert is already cleared")
-        return AlertPublic.from_row(row)
+    @router.get("/sites", response_model=SitePage, tags=["sites"])
+    async def list_sites(_: Operator, pool: Pool) -> SitePage:
+        """Every site: units, reporting, energy (MWh), power (MW), worst active severity."""
+        return await handlers.list_sites(
+            pool=pool, stale_after_s=stale_s, capacity_kwh=settings.megapack_capacity_kwh
+        )
 
     @router.get("/units", response_model=UnitPage, tags=["units"])
     async def list_units(
@@ -139,39 +68,26 @@ def monitoring_router(settings: MonitoringSettings) -> APIRouter:
         cursor: Annotated[str | None, Query(pattern=UNIT_ID)] = None,
     ) -> UnitPage:
         """Units in id order; `cursor` is the last unit id of the previous page."""
-        async with pool.acquire() as conn:
-            rows = await units_sql.list_units(
-                conn,
-                stale_after_s=settings.stale_after_s,
-                kind=kind,
-                site_id=site,
-                fleet_id=fleet,
-                state=state,
-                after=cursor,
-                limit=limit,
-            )
-        items = [UnitPublic.from_row(row) for row in rows]
-        return UnitPage(items=items, next_cursor=items[-1].unit_id if len(items) == limit else None)
+        where = handlers.UnitQuery(
+            kind=kind, site_id=site, fleet_id=fleet, state=state, after=cursor
+        )
+        return await handlers.list_units(pool=pool, stale_after_s=stale_s, where=where, limit=limit)
 
     @router.get(
-        "/units/{unit_id}", response_model=UnitDetail, tags=["units"], responses=_errors(404)
+        "/units/{unit_id}", response_model=UnitDetail, tags=["units"], responses=errors(404)
     )
     async def get_unit(unit_id: UnitId, _: Operator, pool: Pool) -> UnitDetail:
         """A unit's latest state and its newest stored reading."""
-        async with pool.acquire() as conn:
-            row = await units_sql.get_unit(
-                conn, unit_id=unit_id, stale_after_s=settings.stale_after_s
-            )
-            if row is None:
-                raise HTTPException(404, "unknown unit")
-            latest = await units_sql.latest_reading(conn, kind=row["kind"], unit_id=unit_id)
-        return UnitDetail(**UnitPublic.from_row(row).model_dump(), latest_reading=latest)
+        try:
+            return await handlers.get_unit(pool=pool, unit_id=unit_id, stale_after_s=stale_s)
+        except NotFound as error:
+            raise HTTPException(404, str(error)) from None
 
     @router.get(
         "/units/{unit_id}/telemetry",
         response_model=TelemetryPage,
         tags=["units"],
-        responses=_errors(404),
+        responses=errors(404),
     )
     async def telemetry(
         unit_id: UnitId,
@@ -188,34 +104,14 @@ def monitoring_router(settings: MonitoringSettings) -> APIRouter:
         """
         end = _utc(end) if end else datetime.now(UTC)
         start = _utc(start) if start else end - timedelta(hours=1)
-        longest = MAX_BUCKETED_RANGE if bucket == "1m" else MAX_RAW_RANGE
-        async with pool.acquire() as conn:
-            row = await units_sql.get_unit(
-                conn, unit_id=unit_id, stale_after_s=settings.stale_after_s
-            )
-            if row is None:  # the resource first, then what is asked of it
-                raise HTTPException(404, "unknown unit")
-            if start >= end:
-                raise HTTPException(422, "`from` must be before `to`")
-            if end - start > longest:
-                raise HTTPException(422, f"range too long for bucket={bucket}: at most {longest}")
-            items = await units_sql.telemetry(
-                conn,
-                kind=row["kind"],
-                unit_id=unit_id,
-                start=start,
-                end=end,
-                bucketed=bucket == "1m",
-                limit=limit + 1,
-            )
-        return TelemetryPage(
-            unit_id=unit_id,
-            kind=row["kind"],
-            bucket=bucket,
-            start=start,
-            end=end,
-            items=items[:limit],
-            truncated=len(items) > limit,
-        )
+        try:
+            return await handlers.telemetry(
+                pool=pool, unit_id=unit_id, stale_after_s=stale_s, start=start, end=end,
+                bucketed=bucket == "1m", limit=limit,
+            )  # fmt: skip
+        except NotFound as error:
+            raise HTTPException(404, str(error)) from None
+        except handlers.BadRange as error:
+            raise HTTPException(422, str(error)) from None
 
     return router

@@ -17,11 +17,12 @@ from rich.console import Console
 from common.broker import Broker
 from common.db import TRANSIENT_DB_ERRORS, create_pool
 from common.http import health_router, install_error_handlers
-from common.topology import Names, declare_exchange
+from common.topology import Names, declare_alert_notifications, declare_exchange
 from monitoring_service.api import monitoring_router
 from monitoring_service.console import make_console, render
 from monitoring_service.job import Monitor
 from monitoring_service.kpi_api import kpi_router
+from monitoring_service.notifier import Notifier, WebhookPolicy
 from monitoring_service.probes import BrokerQueueProbe, GatewayScraper
 from monitoring_service.settings import MonitoringSettings
 
@@ -32,18 +33,38 @@ SHUTDOWN_WAIT_S = 10.0
 
 
 async def declare_monitoring(channel: AbstractChannel, names: Names) -> None:
-    """The exchange alert events go to: all the monitoring broker user may configure."""
+    """The exchange alert events go to."""
     await declare_exchange(channel, names.alerts)
+
+
+async def declare_notifying(channel: AbstractChannel, names: Names) -> None:
+    """The exchange and, before the first event is published, the notifier's queue."""
+    await declare_alert_notifications(channel, names)
 
 
 def create_app(settings: MonitoringSettings, *, console: Console | None = None) -> FastAPI:
     """Build the monitoring service; connections open in its lifespan."""
     names = Names(settings.amqp_prefix)
+    notifying = bool(settings.alert_webhook_urls)
     broker = Broker(
         settings.amqp_url,
         names,
-        declare=declare_monitoring,
+        declare=declare_notifying if notifying else declare_monitoring,
         publish_timeout_s=settings.publish_timeout_s,
+    )
+    notifier = (
+        Notifier(
+            amqp_url=settings.amqp_url,
+            names=names,
+            policy=WebhookPolicy(
+                urls=settings.alert_webhook_urls,
+                secret=settings.alert_webhook_secret,
+                max_age_s=settings.alert_webhook_max_age_s,
+            ),
+            timeout_s=settings.alert_webhook_timeout_s,
+        )
+        if notifying
+        else None
     )
     out = console or make_console(settings.report_format)
 
@@ -54,6 +75,8 @@ def create_app(settings: MonitoringSettings, *, console: Console | None = None) 
             body,
             message_id=message_id,
             content_type="application/json",
+            # past its age the notifier would give the event up anyway
+            expiration_s=settings.alert_webhook_max_age_s,
         )
 
     in_flight: set[asyncio.Task[object]] = set()
@@ -77,13 +100,15 @@ def create_app(settings: MonitoringSettings, *, console: Console | None = None) 
             pool=pool,
             settings=settings,
             gateway=GatewayScraper(
-                url=settings.gateway_url, timeout_s=settings.gateway_scrape_timeout_s
+                urls=settings.gateway_targets, timeout_s=settings.gateway_scrape_timeout_s
             ),
             queues=BrokerQueueProbe(broker=broker),
             publish=publish,
             on_report=lambda report: render(report, console=out),
         )
         await broker.start()
+        if notifier is not None:
+            await notifier.start()
         with contextlib.suppress(TimeoutError):  # the first report then has the queue figures
             await broker.wait_connected(BROKER_WAIT_S)
         try:
@@ -108,6 +133,8 @@ def create_app(settings: MonitoringSettings, *, console: Console | None = None) 
         scheduler.shutdown(wait=False)
         if in_flight:  # let a run that started finish its transaction and its report
             await asyncio.wait(in_flight, timeout=SHUTDOWN_WAIT_S)
+        if notifier is not None:
+            await notifier.close()
         await broker.close()
         await pool.close()
 

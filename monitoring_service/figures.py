@@ -10,10 +10,13 @@ from monitoring_service.kpi_report import KpiLine
 
 
 class GatewaySample(BaseModel):
-    """Gateway request counters as scraped once (`kind|status` -> total)."""
+    """Gateway request counters as scraped once (`kind|status` -> total, and per replica)."""
 
     scraped_at: datetime
-    requests: dict[str, float]
+    requests: dict[str, float] = Field(description="summed over the replicas")
+    replicas: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="each replica's counters (`host@address:port`)"
+    )
 
 
 class IngestFigures(BaseModel):
@@ -27,6 +30,9 @@ class IngestFigures(BaseModel):
     lag_p95_ms: float | None
     gateway_requests_per_s: float | None = Field(description="null: gateway not scraped twice")
     gateway_rejections_per_s: float | None
+    gateway_replicas: int | None = Field(
+        default=None, description="gateway replicas whose counters the rates sum"
+    )
     gateway_rejections: dict[str, int] | None = Field(
         description="rejected telemetry requests since the previous scrape, by HTTP status"
     )
@@ -67,7 +73,7 @@ class FaultFigures(BaseModel):
     units_in_fault: int
     new_faults: int = Field(description="readings stored in the window that entered FAULT")
     by_code: dict[str, int] = Field(description="Megapacks in FAULT now, per fault code")
-    open_alerts: dict[str, int] = Field(description="alerts not cleared, by severity")
+    open_alerts: dict[str, int] = Field(description="active alerts not shelved, by severity")
     unacknowledged_alerts: int
 
 

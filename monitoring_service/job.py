@@ -14,10 +14,11 @@ from pydantic import ValidationError
 
 from common.broker import BrokerUnavailable
 from db import monitoring as report_sql
-from db.monitoring_alerts import try_evaluation_lock
+from db.monitoring_alerts import database_now, try_evaluation_lock
 from monitoring_service import metrics
-from monitoring_service.alerting import EventPublisher, evaluate_alerts, publish_events
+from monitoring_service.alerting import evaluate_alerts
 from monitoring_service.figures import GatewaySample, Report
+from monitoring_service.outbox import EventPublisher, publish_events
 from monitoring_service.probes import GatewayRates, QueueSample, gateway_rates
 from monitoring_service.report import compute_report, slot_start
 from monitoring_service.rules import RULE_NAMES, Thresholds
@@ -45,14 +46,18 @@ def thresholds_from(settings: ReportSettings) -> Thresholds:
     """The alert thresholds configured in the settings."""
     disabled = set(settings.alert_rules_disabled)
     return Thresholds(
-        megapack_low_soc_percent=settings.low_soc_percent,
         megapack_temp_high_c=settings.alert_megapack_temp_high_c,
         megapack_temp_critical_c=settings.alert_megapack_temp_critical_c,
+        megapack_low_soc_percent=settings.low_soc_percent,
+        megapack_critical_soc_percent=settings.alert_megapack_critical_soc_percent,
         stale_after_s=settings.stale_after_s,
+        ev_battery_temp_warning_c=settings.alert_ev_battery_temp_warning_c,
         ev_battery_temp_c=settings.alert_ev_battery_temp_c,
-        ev_tire_pressure_psi=settings.alert_ev_tire_pressure_psi,
         ev_battery_percent=settings.alert_ev_battery_percent,
+        ev_critical_battery_percent=settings.ev_critical_battery_percent,
+        ev_tire_pressure_psi=settings.alert_ev_tire_pressure_psi,
         enabled=tuple(name for name in RULE_NAMES if name not in disabled),
+        tuning=settings.alert_rule_tuning,
     )
 
 
@@ -122,7 +127,7 @@ class Monitor:
         """A report without storing it or touching alerts (`report --once`)."""
         sample, rates, queues = await self._probe()
         async with self._pool.acquire() as conn:
-            end = now or await conn.fetchval("SELECT now()")
+            end = now or await database_now(conn)
             return await compute_report(
                 conn=conn,
                 settings=self._settings,
@@ -152,7 +157,7 @@ class Monitor:
                 metrics.RUNS.labels("busy").inc()
                 log.info("monitoring_run_skipped", reason="another instance is evaluating")
                 return None
-            end: datetime = now or await conn.fetchval("SELECT now()")
+            end: datetime = now or await database_now(conn)
             slot = slot_start(end, self._settings.monitor_interval_s)
             if await report_sql.report_slot_taken(conn, slot_start=slot):
                 metrics.RUNS.labels("slot_taken").inc()
@@ -178,6 +183,7 @@ class Monitor:
                 report_json=report.model_dump_json(),
             )
         metrics.ALERT_CHANGES.labels("raised").inc(len(changes.raised))
+        metrics.ALERT_CHANGES.labels("severity_changed").inc(len(changes.changed))
         metrics.ALERT_CHANGES.labels("cleared").inc(len(changes.cleared))
         self.latest = report
         return report

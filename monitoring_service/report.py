@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from db.monitoring import Conn
 
 from db import monitoring as sql
-from db.monitoring_alerts import open_alerts_by_severity
+from db.monitoring_alert_actions import open_alerts_by_severity
 from monitoring_service.figures import (
     EvFigures,
     FaultFigures,
@@ -57,6 +57,7 @@ def _ingest(
         lag_p95_ms=row["lag_p95_ms"],
         gateway_requests_per_s=rates.requests_per_s if rates else None,
         gateway_rejections_per_s=rates.rejections_per_s if rates else None,
+        gateway_replicas=rates.replicas if rates else None,
         gateway_rejections=rates.rejections if rates else None,
         queue_depth=queues.depth,
         queue_consumers=queues.consumers,

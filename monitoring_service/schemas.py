@@ -6,13 +6,21 @@ from datetime import datetime
 from typing import Any, Literal
 
 import asyncpg
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-AlertState = Literal["active", "acknowledged", "cleared"]
+MAX_SHELVE_S = 30 * 86_400
+
+AlertState = Literal[
+    "active_unacknowledged", "active_acknowledged", "cleared_unacknowledged", "cleared"
+]
+AlertEventKind = Literal[
+    "raised", "severity_changed", "cleared", "acknowledged", "shelved", "unshelved", "assigned"
+]
+Severity = Literal["info", "warning", "critical"]
 
 
 class AlertPublic(BaseModel):
-    """One alert episode."""
+    """One alert: one rule on one unit for one episode (ISA-18.2 states)."""
 
     alert_id: int
     rule: str
@@ -20,21 +28,62 @@ class AlertPublic(BaseModel):
     kind: str
     site_id: str | None
     fleet_id: str | None
-    severity: str
+    severity: Severity = Field(description="now; rises and falls within the episode")
+    peak_severity: Severity = Field(description="the worst of the episode")
     state: AlertState
+    active: bool = Field(description="the condition holds (state active_*)")
+    acknowledged: bool
+    shelved: bool = Field(description="shelved now: hidden from the active list, not notified")
     message: str
-    value: float | None = Field(description="the measurement that raised it")
-    threshold: float | None
+    value: float | None = Field(description="the measurement at the latest severity change")
+    threshold: float | None = Field(description="the threshold of the current severity")
     fault_codes: list[str]
     raised_at: datetime
+    updated_at: datetime
+    cleared_at: datetime | None
     acknowledged_at: datetime | None
     acknowledged_by: str | None = Field(description="the operator key's name")
-    cleared_at: datetime | None
+    shelved_until: datetime | None
+    shelved_at: datetime | None
+    shelved_by: str | None
+    shelve_reason: str | None
+    assigned_to: str | None
+    assigned_at: datetime | None
+    assigned_by: str | None
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> AlertPublic:
-        """Build from an `alerts` row."""
-        return cls(**{name: row[name] for name in cls.model_fields})
+        """Build from an `alerts` row (with its computed `shelved`)."""
+        state = row["state"]
+        values = {name: row[name] for name in cls.model_fields if name in row}
+        return cls(
+            **values,
+            active=state.startswith("active_"),
+            acknowledged=state in ("active_acknowledged", "cleared"),
+        )
+
+
+class AlertEvent(BaseModel):
+    """One step of an alert's history."""
+
+    event_id: str = Field(description="the notification's event_id")
+    event: AlertEventKind
+    at: datetime
+    by: str | None = Field(description="the key's name; null: the rules or an expiry")
+    severity: Severity = Field(description="the alert's severity after the event")
+    previous_severity: Severity | None
+    silenced: bool = Field(description="happened while shelved: not notified")
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> AlertEvent:
+        """Build from an `alert_events` row."""
+        return cls(**{**{n: row[n] for n in cls.model_fields}, "event_id": str(row["event_id"])})
+
+
+class AlertDetail(AlertPublic):
+    """An alert with its history."""
+
+    events: list[AlertEvent]
 
 
 class AlertPage(BaseModel):
@@ -42,6 +91,23 @@ class AlertPage(BaseModel):
 
     items: list[AlertPublic]
     next_cursor: str | None
+
+
+class ShelveRequest(BaseModel):
+    """Shelve an alert for a while."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    for_s: float = Field(gt=0, le=MAX_SHELVE_S, description="seconds, at most 30 days")
+    reason: str = Field(min_length=1, max_length=500, pattern=r"^[^\x00]+$")  # no NUL: text
+
+
+class AssignRequest(BaseModel):
+    """Hand an alert to someone (null: to nobody)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to: str | None = Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")
 
 
 class UnitPublic(BaseModel):
@@ -104,3 +170,44 @@ class TelemetryPage(BaseModel):
     end: datetime = Field(serialization_alias="to")
     items: list[dict[str, Any]]
     truncated: bool = Field(description="more rows in the range than `limit`")
+
+
+class SiteAlerts(BaseModel):
+    """A site's active alerts (not shelved) by severity."""
+
+    critical: int
+    warning: int
+    info: int
+    unacknowledged: int
+
+
+class SitePublic(BaseModel):
+    """One site at a glance (Megapacks; power from the units still reporting)."""
+
+    site_id: str
+    units: int
+    reporting: int
+    stale: int
+    energy_stored_mwh: float
+    capacity_mwh: float
+    net_power_mw: float = Field(description="positive: discharging to the grid")
+    charging_mw: float
+    discharging_mw: float
+    soc_min_percent: float
+    soc_mean_percent: float
+    soc_max_percent: float
+    worst_severity: Severity | None = Field(description="of its active alerts; null: none")
+    active_alerts: SiteAlerts
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> SitePublic:
+        """Build from a roll-up row."""
+        counts = SiteAlerts(**{name: row[name] for name in SiteAlerts.model_fields})
+        values = {n: row[n] for n in cls.model_fields if n not in ("stale", "active_alerts")}
+        return cls(**values, stale=row["units"] - row["reporting"], active_alerts=counts)
+
+
+class SitePage(BaseModel):
+    """Every site, in id order."""
+
+    items: list[SitePublic]

@@ -27,7 +27,13 @@ from aio_pika.abc import AbstractChannel
 
 from common.broker import Broker
 from common.readings import MegapackReading
-from common.topology import Names, declare_commands, declare_exchange, declare_telemetry
+from common.topology import (
+    Names,
+    declare_alert_notifications,
+    declare_commands,
+    declare_exchange,
+    declare_telemetry,
+)
 from common.topology import quorum_arguments as quorum
 from deploy.rabbitmq.definitions import load_template, render, user_names
 from proto.megapack.v1 import telemetry_pb2 as pb
@@ -243,6 +249,8 @@ async def test_monitoring_user_publishes_alerts_and_inspects_queues_passively(
         channel = await monitoring.channel(publisher_confirms=True)
         alerts = await declare_exchange(channel, NAMES.alerts)
         await alerts.publish(aio_pika.Message(b"{}"), routing_key="alert.raised")
+        notify = await declare_alert_notifications(channel, NAMES)  # the notifier's queue
+        assert notify.declaration_result.consumer_count == 0
         queue = await channel.get_queue(NAMES.ingest_queue, ensure=True)  # passive declare
         assert queue.declaration_result.message_count is not None
         assert "ingest.telemetry" in await refused(monitoring, f"consume:{NAMES.ingest_queue}")

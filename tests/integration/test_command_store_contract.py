@@ -79,8 +79,8 @@ async def store(request: pytest.FixtureRequest, database_url: str) -> AsyncItera
 async def _insert(store: Store) -> tuple[CommandRecord | None, list[CommandRecord]]:
     new = NewCommand(
         command_id=uuid.uuid4(), unit_id=UNIT, kind="megapack", type="set_soc_limits",
-        params={"min_percent": 10, "max_percent": 90}, ttl_s=30, requested_by="ops", idempotency_key=None,
-        request_digest="digest",
+        params={"min_percent": 10, "max_percent": 90}, ttl_s=30, requested_by="ops",
+        idempotency_key=None, request_digest="digest",
     )  # fmt: skip
     return await store.insert_command(new)
 

@@ -14,13 +14,14 @@ import pytest
 
 from common.broker import Broker
 from common.topology import Names, declare_exchange
-from db.monitoring_alerts import acknowledge
-from monitoring_service.alerting import evaluate_in_turn, publish_events
+from db.monitoring_alert_actions import acknowledge
+from monitoring_service.alerting import evaluate_in_turn
 from monitoring_service.app import declare_monitoring
 from monitoring_service.job import thresholds_from
+from monitoring_service.outbox import publish_events
 from tests.integration.test_monitoring_report import add_ev, add_megapack, report_settings
 
-RULE = "ev_battery_over_temp"
+RULE = "ev_battery_temp"
 
 
 @pytest.fixture
@@ -79,39 +80,77 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     await created.close()
 
 
-async def test_an_over_temperature_episode_raises_once_and_clears_once(
+async def _history(db: asyncpg.Connection, alert_id: int) -> list[tuple[str, str | None]]:
+    rows = await db.fetch(
+        "SELECT event, severity FROM alert_events WHERE alert_id = $1 ORDER BY event_id",
+        alert_id,
+    )
+    return [(row["event"], row["severity"]) for row in rows]
+
+
+async def test_a_hot_episode_is_one_alert_warning_then_critical_then_cleared(
     db: asyncpg.Connection,
     pool: asyncpg.Pool,
     alerts_feed: tuple[Broker, asyncio.Queue[dict[str, object]]],
 ) -> None:
+    """The issue's case: heating to 70 °C for a few seconds, then 25 °C: one alert."""
     broker, events = alerts_feed
-    prefix = f"ALT{uuid.uuid4().hex[:8]}-"
-    vehicle = f"{prefix}EV"
+    unit = f"HOT{uuid.uuid4().hex[:8]}-MP"
     thresholds = thresholds_from(report_settings())
-    start = datetime.now(UTC) - timedelta(seconds=10)
-    temperatures = [40, 58.5, 61, 59, 62, 45, 44]
-    for second, temperature in enumerate(temperatures):
-        await add_ev(
-            db, vehicle_id=vehicle, fleet_id="F", at=start + timedelta(seconds=second),
-            soc=70, temperature_c=temperature,
-        )  # fmt: skip
-        now = start + timedelta(seconds=second, milliseconds=500)
+    start = datetime.now(UTC) - timedelta(seconds=60)
+    temperatures = [25, 48, 62, 70, 70, 70, 25, 25, 25]  # one reading every 5 s
+    for tick, temperature in enumerate(temperatures):
+        at = start + timedelta(seconds=5 * tick)
+        await add_megapack(db, unit_id=unit, site_id="S", at=at, soc=60,
+                           temperature_c=temperature)  # fmt: skip
         changes = await evaluate_in_turn(
-            pool=pool, thresholds=thresholds, now=now, unit_prefix=prefix
-        )
+            pool=pool, thresholds=thresholds, now=at + timedelta(milliseconds=500),
+            unit_prefix=unit,
+        )  # fmt: skip
         assert changes is not None
         await _publish_all(pool, broker)
 
+    rows = await _alerts(db, unit)
+    assert [(row["rule"], row["state"]) for row in rows] == [
+        ("megapack_temp", "cleared_unacknowledged")
+    ]
+    assert (rows[0]["severity"], rows[0]["peak_severity"]) == ("critical", "critical")
+    assert await _history(db, rows[0]["alert_id"]) == [
+        ("raised", "warning"), ("severity_changed", "critical"), ("cleared", "critical"),
+    ]  # fmt: skip
+    raised, changed, cleared = await _events_for(events, unit, 3)
+    assert [(e["event"], e["routing_key"], e["severity"]) for e in (raised, changed, cleared)] == [
+        ("raised", "alert.raised.megapack_temp", "warning"),
+        ("severity_changed", "alert.severity_changed.megapack_temp", "critical"),
+        ("cleared", "alert.cleared.megapack_temp", "critical"),
+    ]
+    assert changed["previous_severity"] == "warning"
+    assert len({e["event_id"] for e in (raised, changed, cleared)}) == 3
+    assert {e["alert_id"] for e in (raised, changed, cleared)} == {rows[0]["alert_id"]}
+    with pytest.raises(TimeoutError):  # nothing else about this unit
+        await asyncio.wait_for(_events_for(events, unit, 1), 1)
+
+
+async def test_an_ev_battery_chattering_at_its_threshold_makes_one_alert(
+    db: asyncpg.Connection, pool: asyncpg.Pool
+) -> None:
+    vehicle = f"CHT{uuid.uuid4().hex[:8]}-EV"
+    thresholds = thresholds_from(report_settings())  # warning 50 °C, critical 58 °C, deadband 2
+    start = datetime.now(UTC) - timedelta(seconds=40)
+    for second, temperature in enumerate([57.5, 58.2, 57.6, 58.4, 57.1, 58.0, 56.9, 58.6] * 4):
+        at = start + timedelta(seconds=second)
+        await add_ev(db, vehicle_id=vehicle, fleet_id="F", at=at, soc=70,
+                     temperature_c=temperature)  # fmt: skip
+        now = at + timedelta(milliseconds=500)
+        await evaluate_in_turn(pool=pool, thresholds=thresholds, now=now, unit_prefix=vehicle)
     rows = await _alerts(db, vehicle)
-    assert [(row["rule"], row["state"]) for row in rows] == [(RULE, "cleared")]
-    assert rows[0]["value"] == 58.5
-    assert rows[0]["severity"] == "critical"
-    raised, cleared = await _events_for(events, vehicle, 2)
-    assert (raised["event"], raised["routing_key"]) == ("raised", f"alert.raised.{RULE}")
-    assert (cleared["event"], cleared["routing_key"]) == ("cleared", f"alert.cleared.{RULE}")
-    assert raised["alert_id"] == cleared["alert_id"] == rows[0]["alert_id"]
-    with pytest.raises(TimeoutError):  # nothing else about this vehicle
-        await asyncio.wait_for(_events_for(events, vehicle, 1), 1)
+    assert [(row["rule"], row["severity"], row["state"]) for row in rows] == [
+        (RULE, "critical", "active_unacknowledged")
+    ]
+    # warning first (57.5 °C), critical at 58.2 °C, and no flapping back and forth after that
+    assert await _history(db, rows[0]["alert_id"]) == [
+        ("raised", "warning"), ("severity_changed", "critical"),
+    ]  # fmt: skip
 
 
 async def test_a_restart_mid_episode_keeps_one_alert(
@@ -130,7 +169,9 @@ async def test_a_restart_mid_episode_keeps_one_alert(
         finally:
             await fresh.close()
     rows = await _alerts(db, unit)
-    assert [(row["rule"], row["state"]) for row in rows] == [("megapack_temp_high", "active")]
+    assert [(row["rule"], row["state"]) for row in rows] == [
+        ("megapack_temp", "active_unacknowledged")
+    ]
     events = await db.fetchval(
         "SELECT count(*) FROM alert_events WHERE alert_id = $1", rows[0]["alert_id"]
     )
@@ -166,31 +207,83 @@ async def test_two_instances_evaluating_together_raise_one_alert(
 async def test_the_database_refuses_a_second_open_alert(db: asyncpg.Connection) -> None:
     unit = f"UNQ{uuid.uuid4().hex[:8]}"
     insert = (
-        "INSERT INTO alerts (rule, unit_id, kind, severity, message) "
-        "VALUES ('unit_stale', $1, 'ev', 'warning', 'silent')"
+        "INSERT INTO alerts (rule, unit_id, kind, severity, peak_severity, message) "
+        "VALUES ('unit_stale', $1, 'ev', 'warning', 'warning', 'silent')"
     )
     await db.execute(insert, unit)
     with pytest.raises(asyncpg.UniqueViolationError):
         await db.execute(insert, unit)
-    await db.execute("UPDATE alerts SET state = 'cleared' WHERE unit_id = $1", unit)
-    await db.execute(insert, unit)  # a new episode may start once the last one is cleared
+    # a new episode may start while the last one is still listed (cleared, unacknowledged)
+    await db.execute("UPDATE alerts SET state = 'cleared_unacknowledged' WHERE unit_id = $1", unit)
+    await db.execute(insert, unit)
     assert await db.fetchval("SELECT count(*) FROM alerts WHERE unit_id = $1", unit) == 2
 
 
-async def test_acknowledging_moves_an_active_alert_once(db: asyncpg.Connection) -> None:
+async def test_acknowledging_moves_an_active_or_a_cleared_alert_once(
+    db: asyncpg.Connection,
+) -> None:
     unit = f"ACK{uuid.uuid4().hex[:8]}"
-    alert_id = await db.fetchval(
-        "INSERT INTO alerts (rule, unit_id, kind, severity, message) "
-        "VALUES ('unit_stale', $1, 'ev', 'warning', 'silent') RETURNING alert_id",
-        unit,
+    insert = (
+        "INSERT INTO alerts (rule, unit_id, kind, severity, peak_severity, message, state) "
+        "VALUES ($2, $1, 'ev', 'warning', 'warning', 'silent', $3) RETURNING alert_id"
     )
-    assert await acknowledge(db, alert_id=alert_id, by="ops") == "acknowledged"
-    assert await acknowledge(db, alert_id=alert_id, by="other") == "acknowledged"
-    row = await db.fetchrow("SELECT * FROM alerts WHERE alert_id = $1", alert_id)
+    active = await db.fetchval(insert, unit, "unit_stale", "active_unacknowledged")
+    cleared = await db.fetchval(insert, unit, "ev_battery_low", "cleared_unacknowledged")
+    assert await acknowledge(db, alert_id=active, by="ops") == "active_acknowledged"
+    assert await acknowledge(db, alert_id=active, by="other") == "active_acknowledged"
+    assert await acknowledge(db, alert_id=cleared, by="ops") == "cleared"
+    row = await db.fetchrow("SELECT * FROM alerts WHERE alert_id = $1", active)
     assert row is not None
     assert row["acknowledged_by"] == "ops"
     assert row["acknowledged_at"] is not None
+    assert await _history(db, active) == [("acknowledged", "warning")]  # not twice
     assert await acknowledge(db, alert_id=2**62, by="ops") is None
+
+
+async def test_an_on_delay_running_when_the_service_restarts_is_not_forgotten(
+    db: asyncpg.Connection, database_url: str
+) -> None:
+    unit = f"DLY{uuid.uuid4().hex[:8]}-MP"
+    settings = report_settings(alert_rule_tuning="megapack_temp.on_delay_s=20")
+    thresholds = thresholds_from(settings)
+    start = datetime.now(UTC) - timedelta(seconds=30)
+    await add_megapack(db, unit_id=unit, site_id="S", at=start, soc=50, temperature_c=47)
+    for offset_s in (0, 10, 20):  # a fresh process each time: nothing kept but the database
+        fresh = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+        assert fresh is not None
+        try:
+            changes = await evaluate_in_turn(
+                pool=fresh, thresholds=thresholds, now=start + timedelta(seconds=offset_s),
+                unit_prefix=unit,
+            )  # fmt: skip
+        finally:
+            await fresh.close()
+        assert changes is not None
+        assert bool(changes.raised) == (offset_s == 20)  # raised on time, not 20 s late
+    rows = await _alerts(db, unit)
+    assert [row["rule"] for row in rows] == ["megapack_temp"]
+    timers = await db.fetchval("SELECT count(*) FROM alert_timers WHERE unit_id = $1", unit)
+    assert timers == 0
+
+
+async def test_a_silent_unit_raises_unit_stale_until_it_reports(
+    db: asyncpg.Connection, pool: asyncpg.Pool
+) -> None:
+    unit = f"STL{uuid.uuid4().hex[:8]}-MP"
+    thresholds = thresholds_from(report_settings())  # STALE_AFTER_S 30
+    now = datetime.now(UTC)
+    await add_megapack(db, unit_id=unit, site_id="S", at=now - timedelta(seconds=45), soc=50)
+    first = await evaluate_in_turn(pool=pool, thresholds=thresholds, now=now, unit_prefix=unit)
+    await add_megapack(db, unit_id=unit, site_id="S", at=now - timedelta(seconds=1), soc=50)
+    second = await evaluate_in_turn(pool=pool, thresholds=thresholds, now=now, unit_prefix=unit)
+    assert first is not None
+    assert second is not None
+    rows = await _alerts(db, unit)
+    assert [(row["rule"], row["state"]) for row in rows] == [
+        ("unit_stale", "cleared_unacknowledged")
+    ]
+    assert rows[0]["value"] == pytest.approx(45, abs=1)
+    assert (first.raised, second.cleared) == ([rows[0]["alert_id"]], [rows[0]["alert_id"]])
 
 
 async def test_a_megapack_reporting_offline_raises_until_it_reports_again(
@@ -207,7 +300,9 @@ async def test_a_megapack_reporting_offline_raises_until_it_reports_again(
     assert first is not None
     assert second is not None
     rows = await _alerts(db, unit)
-    assert [(row["rule"], row["state"]) for row in rows] == [("megapack_offline", "cleared")]
+    assert [(row["rule"], row["state"]) for row in rows] == [
+        ("megapack_offline", "cleared_unacknowledged")
+    ]
     assert (first.raised, second.cleared) == ([rows[0]["alert_id"]], [rows[0]["alert_id"]])
 
 
@@ -222,6 +317,8 @@ async def test_new_fault_codes_update_the_open_fault_alert(
                            soc=50, state="FAULT", codes=codes)  # fmt: skip
         await evaluate_in_turn(pool=pool, thresholds=thresholds, now=now, unit_prefix=unit)
     rows = await _alerts(db, unit)
-    assert [(row["rule"], row["state"]) for row in rows] == [("megapack_fault", "active")]
+    assert [(row["rule"], row["state"]) for row in rows] == [
+        ("megapack_fault", "active_unacknowledged")
+    ]
     assert list(rows[0]["fault_codes"]) == ["BMS_COMM", "GROUND_FAULT"]
     assert rows[0]["message"].endswith("(BMS_COMM, GROUND_FAULT)")

@@ -41,8 +41,9 @@ def known_units(service_database: str) -> dict[str, object]:
                 conn, unit_id="MP-OK", site_id="SITE-B", at=now, soc=70, temperature_c=20
             )
             cleared: int = await conn.fetchval(
-                "INSERT INTO alerts (rule, unit_id, kind, severity, message, state, cleared_at) "
-                "VALUES ('unit_stale', 'MP-OK', 'megapack', 'warning', 'old', 'cleared', now()) "
+                "INSERT INTO alerts (rule, unit_id, kind, site_id, severity, peak_severity, "
+                "message, state, cleared_at) VALUES ('unit_stale', 'MP-OK', 'megapack', "
+                "'SITE-B', 'warning', 'warning', 'old', 'cleared_unacknowledged', now()) "
                 "RETURNING alert_id"
             )
             return cleared
@@ -109,18 +110,28 @@ async def test_the_running_service_raises_alerts_that_operators_acknowledge(
     ops: httpx.AsyncClient, known_units: dict[str, object]
 ) -> None:
     alerts = await _active_alerts(ops, "MP-HOT")
-    assert sorted(str(alert["rule"]) for alert in alerts) == [
-        "megapack_temp_critical",
-        "megapack_temp_high",
+    assert [(alert["rule"], alert["severity"]) for alert in alerts] == [
+        ("megapack_temp", "critical")  # one alert for the one condition, not one per level
     ]
-    critical = next(alert for alert in alerts if alert["severity"] == "critical")
+    critical = alerts[0]
     acked = await ops.post(f"/v1/alerts/{critical['alert_id']}/ack")
     assert acked.status_code == 200
-    assert (acked.json()["state"], acked.json()["acknowledged_by"]) == ("acknowledged", "ops")
-    listed = (await ops.get("/v1/alerts", params={"state": "acknowledged"})).json()["items"]
-    assert [alert["alert_id"] for alert in listed] == [critical["alert_id"]]
-    assert (await ops.post(f"/v1/alerts/{known_units['cleared_alert']}/ack")).status_code == 409
-    assert (await ops.post("/v1/alerts/999999999/ack")).status_code == 404
+    assert (acked.json()["state"], acked.json()["acknowledged_by"]) == (
+        "active_acknowledged",
+        "ops",
+    )
+    listed = (await ops.get("/v1/alerts", params={"state": "active_acknowledged"})).json()
+    assert [alert["alert_id"] for alert in listed["items"]] == [critical["alert_id"]]
+    # a cleared alert stays listed until acknowledged, and may be acknowledged
+    cleared_id = known_units["cleared_alert"]
+    active_list = (await ops.get("/v1/alerts", params={"state": "active"})).json()["items"]
+    assert cleared_id in [alert["alert_id"] for alert in active_list]
+    acked_cleared = await ops.post(f"/v1/alerts/{cleared_id}/ack")
+    assert (acked_cleared.status_code, acked_cleared.json()["state"]) == (200, "cleared")
+    active_list = (await ops.get("/v1/alerts", params={"state": "active"})).json()["items"]
+    assert cleared_id not in [alert["alert_id"] for alert in active_list]
+    missing = await ops.post("/v1/alerts/999999999/ack")
+    assert (missing.status_code, missing.json()["detail"]) == (404, "no such alert")
     first = await ops.get("/v1/alerts", params={"limit": 1})
     assert first.json()["next_cursor"] is not None
     second = await ops.get("/v1/alerts", params={"limit": 1, "cursor": first.json()["next_cursor"]})
@@ -129,6 +140,73 @@ async def test_the_running_service_raises_alerts_that_operators_acknowledge(
     assert summary["units"]["total"] == 2
     assert summary["faults"]["open_alerts"]["critical"] == 1
     assert summary["soc"]["sites"][0]["net_power_mw"] == pytest.approx(0.1)
+
+
+async def test_sites_roll_up_units_energy_power_and_their_worst_alert(
+    ops: httpx.AsyncClient,
+) -> None:
+    await _active_alerts(ops, "MP-HOT")  # the rules have run
+    answer = await ops.get("/v1/sites")
+    assert answer.status_code == 200, answer.text
+    sites = {site["site_id"]: site for site in answer.json()["items"]}
+    assert list(sites) == ["SITE-A", "SITE-B"]
+    hot, ok = sites["SITE-A"], sites["SITE-B"]
+    assert (hot["units"], hot["reporting"], hot["stale"]) == (1, 1, 0)
+    assert hot["energy_stored_mwh"] == pytest.approx(0.60 * 3854 / 1000)
+    assert (hot["net_power_mw"], hot["discharging_mw"]) == (pytest.approx(0.1), pytest.approx(0.1))
+    assert hot["worst_severity"] == "critical"
+    assert hot["active_alerts"]["critical"] == 1
+    assert ok["worst_severity"] is None  # its only alert is over
+    assert ok["active_alerts"] == {"critical": 0, "warning": 0, "info": 0, "unacknowledged": 0}
+    assert ok["soc_mean_percent"] == pytest.approx(70)
+
+
+async def test_shelve_unshelve_assign_over_http_record_the_key_and_refuse_bad_input(
+    ops: httpx.AsyncClient, service_database: str
+) -> None:
+    conn = await asyncpg.connect(service_database)
+    try:
+        alert_id = await conn.fetchval(
+            "INSERT INTO alerts (rule, unit_id, kind, site_id, severity, peak_severity, message, "
+            "state, cleared_at) VALUES ('megapack_offline', 'MP-GONE', 'megapack', 'SITE-C', "
+            "'warning', 'warning', 'gone', 'cleared_unacknowledged', now()) RETURNING alert_id"
+        )
+    finally:
+        await conn.close()
+    base = f"/v1/alerts/{alert_id}"
+    shelved = await ops.post(f"{base}/shelve", json={"for_s": 600, "reason": "decommissioned"})
+    assert shelved.status_code == 200, shelved.text
+    assert (shelved.json()["shelved"], shelved.json()["shelved_by"]) == (True, "ops")
+    listed = await ops.get("/v1/alerts", params={"state": "active", "site": "SITE-C"})
+    assert listed.json()["items"] == []
+    listed = await ops.get("/v1/alerts", params={"site": "SITE-C", "shelved": "true"})
+    assert [alert["alert_id"] for alert in listed.json()["items"]] == [alert_id]
+    assigned = await ops.post(f"{base}/assign", json={"to": "alice"})
+    assert (assigned.json()["assigned_to"], assigned.json()["assigned_by"]) == ("alice", "ops")
+    unshelved = await ops.post(f"{base}/unshelve")
+    assert (unshelved.status_code, unshelved.json()["shelved"]) == (200, False)
+    detail = (await ops.get(base)).json()
+    assert [(e["event"], e["by"]) for e in detail["events"]] == [
+        ("shelved", "ops"), ("assigned", "ops"), ("unshelved", "ops"),
+    ]  # fmt: skip
+    bad = await ops.post(f"{base}/shelve", json={"for_s": 0, "why": "x"})
+    assert bad.status_code == 422
+    assert {tuple(item["loc"]) for item in bad.json()["detail"]} == {
+        ("body", "for_s"), ("body", "reason"), ("body", "why"),
+    }  # fmt: skip
+    assert (await ops.post(f"{base}/assign", json={"to": ""})).status_code == 422
+    nul = await ops.post(f"{base}/shelve", json={"for_s": 5, "reason": "a\u0000b"})
+    assert (nul.status_code, nul.json()["detail"][0]["loc"]) == (422, ["body", "reason"])
+    assert (await ops.post(f"{base}/shelve", content=b"{")).status_code == 422
+    assert (await ops.get("/v1/alerts", params={"state": "open"})).status_code == 422
+    assert (await ops.get("/v1/alerts", params={"rule": "megapack_temp_high"})).status_code == 422
+    missing = await ops.post("/v1/alerts/999999999/shelve", json={"for_s": 1, "reason": "x"})
+    assert (missing.status_code, missing.json()["detail"]) == (404, "no such alert")
+    assert (await ops.get(base)).json()["events"] == detail["events"]  # refusals change nothing
+    acked = await ops.post(f"{base}/ack")
+    assert acked.json()["state"] == "cleared"
+    refused = await ops.post(f"{base}/shelve", json={"for_s": 60, "reason": "again"})
+    assert refused.status_code == 409
 
 
 async def test_units_are_listed_filtered_paged_and_shown_with_the_latest_reading(
@@ -190,19 +268,25 @@ async def test_telemetry_raw_bucketed_and_bad_ranges(
     )
 
 
-async def test_metrics_export_the_fleet_figures_and_openapi_lists_the_endpoints(
+async def test_metrics_carry_operational_figures_only_and_openapi_lists_the_endpoints(
     ops: httpx.AsyncClient,
 ) -> None:
     await _active_alerts(ops, "MP-HOT")  # at least one report has run
     metrics = (await ops.get("/metrics")).text
     assert 'fleet_units{status="total"} 2.0' in metrics
-    assert 'fleet_site_energy_stored_mwh{site_id="SITE-B"}' in metrics
+    assert "SITE-B" not in metrics  # no per-site labels, no business data without a key
+    assert "fleet_soc_percent" not in metrics
     assert 'monitoring_runs_total{outcome="stored"}' in metrics
     paths = (await ops.get("/openapi.json")).json()["paths"]
     for path in (
         "/v1/monitoring/summary",
         "/v1/alerts",
+        "/v1/alerts/{alert_id}",
         "/v1/alerts/{alert_id}/ack",
+        "/v1/alerts/{alert_id}/shelve",
+        "/v1/alerts/{alert_id}/unshelve",
+        "/v1/alerts/{alert_id}/assign",
+        "/v1/sites",
         "/v1/units",
         "/v1/units/{unit_id}",
         "/v1/units/{unit_id}/telemetry",

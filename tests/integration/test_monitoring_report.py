@@ -245,10 +245,11 @@ async def test_open_alerts_by_severity_count_after_evaluation(db: asyncpg.Connec
             conn=db, thresholds=thresholds_from(settings), now=now, unit_prefix=prefix
         )
     report = await compute_report(conn=db, settings=settings, end=now, unit_prefix=prefix)
-    # critical: MP3 temp >= 55, MP3 and MP5 FAULT, EV2 battery 59 °C;
-    # warning: MP2 SOC 10 %, MP2 and MP3 temp >= 45, MP4 EV3 EV4 stale, EV2 tires, EV3 5 %.
-    assert report.faults.open_alerts == {"critical": 4, "warning": 8, "info": 0}
-    assert report.faults.unacknowledged_alerts == len(changes.raised) == 12
+    # critical: MP3 temp 60 °C (one alert, not a warning beside it), MP3 and MP5 FAULT,
+    # EV2 battery 59 °C, EV3 battery 5 % (< 10 %);
+    # warning: MP2 SOC 10 %, MP2 temp 50 °C, MP4 EV3 EV4 stale, EV2 tires 29 psi.
+    assert report.faults.open_alerts == {"critical": 5, "warning": 6, "info": 0}
+    assert report.faults.unacknowledged_alerts == len(changes.raised) == 11
 
 
 async def test_an_empty_scope_is_a_report_of_zeros(db: asyncpg.Connection) -> None:
@@ -262,7 +263,7 @@ async def test_an_empty_scope_is_a_report_of_zeros(db: asyncpg.Connection) -> No
 
 
 async def test_gateway_rates_come_from_two_scrapes(gateway: Service) -> None:
-    scraper = GatewayScraper(url=gateway.url, timeout_s=5)
+    scraper = GatewayScraper(urls=(gateway.url,), timeout_s=5)
     before = await scraper.sample()
     assert before is not None
     async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as http:
@@ -276,7 +277,7 @@ async def test_gateway_rates_come_from_two_scrapes(gateway: Service) -> None:
     elapsed_s = (after.scraped_at - before.scraped_at).total_seconds()
     assert rates.rejections == {"401": 2}
     assert rates.requests_per_s == pytest.approx(2 / elapsed_s)
-    assert await GatewayScraper(url="http://127.0.0.1:1", timeout_s=1).sample() is None
+    assert await GatewayScraper(urls=("http://127.0.0.1:1",), timeout_s=1).sample() is None
 
 
 @pytest.fixture

@@ -108,6 +108,9 @@ def _permission(user: str, verb: str) -> re.Pattern[str]:
         ("simulator", "write", "command_acks", True),
         ("simulator", "write", "commands", False),
         ("monitoring", "write", "alerts", True),
+        ("monitoring", "read", "alerts.notify", True),
+        ("monitoring", "configure", "alerts.notify", True),
+        ("monitoring", "write", "telemetry", False),
         ("monitoring", "read", "ingest.telemetry", False),
     ],
 )

@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from prometheus_client import REGISTRY
+from prometheus_client import REGISTRY, generate_latest
 from rich.console import Console
 
 from monitoring_service import metrics
@@ -135,18 +135,19 @@ def test_on_a_terminal_the_report_is_coloured_with_the_worst_units_first() -> No
     assert red not in empty_line
 
 
-def test_the_fleet_figures_are_exported_to_prometheus() -> None:
+def test_only_operational_figures_with_bounded_labels_are_exported() -> None:
     metrics.export(a_report())
 
     def value(name: str, **labels: str) -> float | None:
         return REGISTRY.get_sample_value(name, labels)
 
     assert value("fleet_readings_per_second", kind="megapack") == 4.0
-    assert value("fleet_site_energy_stored_mwh", site_id="SITE-UT") == 3.5
-    assert value("fleet_site_power_mw", site_id="SITE-UT", flow="charging") == 0.2
     assert value("fleet_units", status="stale") == 1.0
     assert value("fleet_open_alerts", severity="critical") == 1.0
-    assert value("fleet_soc_percent", stat="min") == 8.0
+    exposition = generate_latest(REGISTRY).decode()
+    assert "SITE-UT" not in exposition  # no id from device input becomes a label
+    for business in ("soc_percent", "energy", "power_mw", "fleet_evs", "units_in_fault"):
+        assert business not in exposition
 
 
 def test_report_format_chooses_panel_or_json(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,4 +1,4 @@
-"""Pure logic of the monitoring service: alert episodes, gateway rates, slots, settings."""
+"""Pure logic of the monitoring service: gateway rates, slots, settings."""
 
 from __future__ import annotations
 
@@ -8,66 +8,11 @@ import pytest
 
 from common.settings import load_settings
 from monitoring_service.figures import GatewaySample
+from monitoring_service.gateway_probe import gateway_rates, parse_requests
 from monitoring_service.job import thresholds_from
-from monitoring_service.probes import gateway_rates, parse_requests
 from monitoring_service.report import slot_start
-from monitoring_service.rules import (
-    RULE_NAMES,
-    Condition,
-    OpenAlert,
-    changed_fault_codes,
-    episodes,
-    routing_key,
-)
+from monitoring_service.rules import RULE_NAMES
 from monitoring_service.settings import MonitoringSettings, ReportSettings
-
-
-def condition(rule: str, unit_id: str, **fields: object) -> Condition:
-    values: dict[str, object] = {
-        "kind": "megapack",
-        "site_id": "SITE-01",
-        "fleet_id": None,
-        "value": 50.0,
-        "threshold": 45.0,
-        **fields,
-    }
-    return Condition(rule=rule, unit_id=unit_id, **values)  # type: ignore[arg-type]
-
-
-def test_a_condition_starting_raises_and_one_ending_clears() -> None:
-    holding = [condition("megapack_temp_high", "MP-1"), condition("megapack_fault", "MP-2")]
-    open_alerts = [
-        OpenAlert(alert_id=7, rule="megapack_temp_high", unit_id="MP-1"),
-        OpenAlert(alert_id=8, rule="megapack_low_soc", unit_id="MP-1"),
-    ]
-    to_raise, to_clear = episodes(holding, open_alerts)
-    assert [(c.rule, c.unit_id) for c in to_raise] == [("megapack_fault", "MP-2")]
-    assert [a.alert_id for a in to_clear] == [8]
-
-
-def test_a_condition_that_keeps_holding_changes_nothing() -> None:
-    holding = [condition("ev_battery_over_temp", "EV-1", kind="ev")]
-    opened = [OpenAlert(alert_id=1, rule="ev_battery_over_temp", unit_id="EV-1")]
-    assert episodes(holding, opened) == ([], [])
-    assert episodes([], []) == ([], [])
-
-
-def test_the_same_rule_on_another_unit_is_another_episode() -> None:
-    opened = [OpenAlert(alert_id=1, rule="unit_stale", unit_id="EV-1")]
-    to_raise, to_clear = episodes([condition("unit_stale", "EV-2")], opened)
-    assert [c.unit_id for c in to_raise] == ["EV-2"]
-    assert [a.unit_id for a in to_clear] == ["EV-1"]
-
-
-def test_messages_severity_and_routing_keys() -> None:
-    fault = condition("megapack_fault", "MP-9", value=None, fault_codes=("CELL_OVERTEMP", "X"))
-    assert fault.severity == "critical"
-    assert fault.message == "MP-9: in FAULT (CELL_OVERTEMP, X)"
-    tires = condition("ev_tire_pressure_low", "EV-3", value=28.04, threshold=30.5)
-    assert tires.severity == "warning"
-    assert tires.message == "EV-3: tire pressure 28.0 psi < 30.5"
-    assert routing_key("raised", "megapack_fault") == "alert.raised.megapack_fault"
-
 
 EXPOSITION = """# HELP gateway_requests_total Telemetry requests by kind and HTTP status
 # TYPE gateway_requests_total counter
@@ -153,14 +98,31 @@ def test_the_service_needs_operator_keys(
     assert "MONITOR_INTERVAL_S" in capsys.readouterr().err
 
 
-def test_only_an_open_alert_whose_codes_changed_is_updated() -> None:
-    opened = [
-        OpenAlert(alert_id=1, rule="megapack_fault", unit_id="MP-1", fault_codes=("A",)),
-        OpenAlert(alert_id=2, rule="megapack_fault", unit_id="MP-2", fault_codes=("B",)),
-    ]
-    holding = [
-        condition("megapack_fault", "MP-1", fault_codes=("A", "C")),
-        condition("megapack_fault", "MP-2", fault_codes=("B",)),
-    ]
-    changed = changed_fault_codes(holding, opened)
-    assert [(alert.alert_id, c.fault_codes) for alert, c in changed] == [(1, ("A", "C"))]
+def replicas(at_s: float, **counters: dict[str, float]) -> GatewaySample:
+    total: dict[str, float] = {}
+    for values in counters.values():
+        for key, value in values.items():
+            total[key] = total.get(key, 0.0) + value
+    return GatewaySample(
+        scraped_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=at_s),
+        requests=total,
+        replicas=counters,
+    )
+
+
+def test_rates_are_summed_over_every_gateway_replica() -> None:
+    before = replicas(0, a={"megapack|202": 100}, b={"megapack|202": 5000, "ev|429": 7})
+    after = replicas(10, a={"megapack|202": 130}, b={"megapack|202": 5020, "ev|429": 9})
+    rates = gateway_rates(before, after)
+    assert rates is not None
+    assert rates.requests_per_s == pytest.approx((30 + 20 + 2) / 10)  # not one replica's 3 or 2.2
+    assert (rates.rejections, rates.replicas) == ({"429": 2}, 2)
+
+
+def test_a_restarted_replica_counts_from_zero_and_a_new_one_from_its_next_scrape() -> None:
+    before = replicas(0, a={"megapack|202": 900}, b={"megapack|202": 100})
+    after = replicas(5, a={"megapack|202": 10}, b={"megapack|202": 110}, c={"megapack|202": 7000})
+    rates = gateway_rates(before, after)
+    assert rates is not None
+    assert rates.requests_per_s == pytest.approx((10 + 10) / 5)  # c's history is not this window
+    assert rates.replicas == 3
