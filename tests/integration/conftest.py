@@ -58,5 +58,5 @@ def operator_service(
     module: str = request.param
     port = free_port()
     service = Service(module, {**stack_env, OPERATOR_SERVICES[module]: str(port)}, port=port)
-    yield service.start().wait_ready(30)
+    yield service.start().wait_ready()
     service.stop()

@@ -30,9 +30,10 @@ WRONG_KEYS = ("wrong-key-presented-7f3a9c", "x" * 4000, DEVICE_SECRET + "x", DEV
 
 @pytest.fixture(scope="module")
 def limited_gateway(stack_env: dict[str, str], ingestion: Service) -> Iterator[Service]:
-    """A gateway allowing 5 readings/s per key with 2 s of burst (10 readings)."""
+    """A gateway allowing 0.2 readings/s per key with 50 s of burst (10 readings): after the
+    burst the next reading waits 5 s, so a slow machine cannot refill the bucket in between."""
     port = free_port()
-    env = {**stack_env, "RATE_LIMIT_READINGS_PER_S": "5", "RATE_LIMIT_BURST_S": "2"}
+    env = {**stack_env, "RATE_LIMIT_READINGS_PER_S": "0.2", "RATE_LIMIT_BURST_S": "50"}
     service = Service("api_gateway", {**env, "GATEWAY_PORT": str(port)}, port=port)
     service.start().wait_ready()
     yield service
@@ -181,7 +182,7 @@ def test_bad_key_configuration_fails_in_one_line_without_the_secret() -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=120,
         check=False,
     )
     assert run.returncode == 2

@@ -28,7 +28,7 @@ def test_bad_configuration_stops_with_one_line_naming_the_variable(
         env={"PATH": "/usr/bin:/bin", **env},
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=120,
     )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()

@@ -80,7 +80,7 @@ def events(service: Service, event: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines if f'"event": "{event}"' in line]
 
 
-async def logged(service: Service, text: str, timeout_s: float = 20.0) -> None:
+async def logged(service: Service, text: str, timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     while text not in full_log(service):
         service.assert_running()
