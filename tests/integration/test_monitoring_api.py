@@ -70,7 +70,7 @@ def monitoring(
         port=free_port(),
     )
     service.env["MONITORING_PORT"] = str(service.port)
-    service.start().wait_ready()
+    service.start().wait_ready(60)  # a busy machine imports slowly; this only bounds the wait
     yield service
     service.stop()
 
