@@ -71,7 +71,12 @@ def monitoring(
         port=free_port(),
     )
     service.env["MONITORING_PORT"] = str(service.port)
-    service.start().wait_ready()
+    service.start()
+    try:
+        service.wait_ready(60)  # a busy machine imports slowly; this only bounds the wait
+    except AssertionError:
+        service.stop()  # never leave the process behind
+        raise
     yield service
     service.stop()
 
