@@ -14,10 +14,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aio_pika
 import httpx
 
 from bench.procs import Proc, cpu_seconds, free_port
 from bench.stack import BENCH_KEY, Stack
+from common.topology import Names
 
 UNITS = 1000
 OPERATOR_KEY = "bench-operator-secret"
@@ -50,8 +52,11 @@ async def group_commands(stack: Stack) -> dict[str, Any]:
     port = free_port()
     control = Proc(
         "control", "control_service",
+        # A slow confirm is waited for, not published again (a busy broker is slower still
+        # with duplicates): PUBLISH_TIMEOUT_S and COMMAND_REPUBLISH_AFTER_S at 30 s.
         stack.env(OPERATOR_API_KEYS=f"ops:{OPERATOR_KEY}", CONTROL_PORT=str(port),
-                  COMMAND_SWEEP_INTERVAL_S="0.2", EFFECT_TIMEOUT_S="120"),
+                  COMMAND_SWEEP_INTERVAL_S="0.2", EFFECT_TIMEOUT_S="120",
+                  PUBLISH_TIMEOUT_S="30", COMMAND_REPUBLISH_AFTER_S="30"),
         port=port,
     ).start()  # fmt: skip
     simulator = Proc(
@@ -69,8 +74,10 @@ async def group_commands(stack: Stack) -> dict[str, Any]:
         await _until(
             lambda: stack.scalar("SELECT count(*) FROM units WHERE site_id = 'SITE-01'"),
             lambda count: count >= UNITS,
-            120,
+            300,
         )
+        # The agent binds every unit before it consumes: until then a command is unroutable.
+        await _until(lambda: _agent_consumers(stack), lambda count: count >= 1, 300)
         async with httpx.AsyncClient(
             base_url=control.url, headers={"X-API-Key": OPERATOR_KEY}, timeout=60
         ) as http:
@@ -82,6 +89,19 @@ async def group_commands(stack: Stack) -> dict[str, Any]:
         await control.stop()
         journal.unlink(missing_ok=True)
     return results
+
+
+async def _agent_consumers(stack: Stack) -> int:
+    connection = await aio_pika.connect(stack.options.amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        try:
+            queue = await channel.declare_queue(
+                Names(stack.prefix).agent_queue("sim"), passive=True
+            )
+        except aio_pika.exceptions.ChannelClosed:
+            return 0  # not declared yet
+        return int(queue.declaration_result.consumer_count or 0)
 
 
 async def _one_group(
