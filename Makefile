@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup run test test-fast lint typecheck format proto bench chaos clean
+.PHONY: setup run test test-fast lint typecheck format proto bench chaos cluster-chaos clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,9 @@ bench: setup  ## the benchmark (docs/PERFORMANCE.md)
 
 chaos: setup  ## faults under load: every acknowledged reading stored exactly once (docs/RELIABILITY.md)
 	$(BIN)/python -m chaos
+
+cluster-chaos: setup  ## the chaos run on a throwaway three-node RabbitMQ cluster (docs/SCALING.md)
+	$(BIN)/python -m chaos.cluster
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import time
@@ -16,6 +17,7 @@ from rich.console import Console
 from bench import groups, kpis, replay, scenarios, simulated
 from bench.report import judge, print_report
 from bench.stack import Options, Stack
+from chaos.rabbit_cluster import Cluster
 
 ALL = (
     "single",
@@ -66,6 +68,12 @@ def parse(argv: list[str] | None = None) -> Options:
         "--amqp-url", default=os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
     )
     parser.add_argument(
+        "--rabbit-cluster",
+        action="store_true",
+        help="start a throwaway three-node RabbitMQ cluster on this host (beside the machine's "
+        "broker, removed afterwards) and run against all three nodes instead of --amqp-url",
+    )
+    parser.add_argument(
         "--database-url",
         default=os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/megapack"),
         help="server to use; the bench creates and drops its own database there",
@@ -85,6 +93,7 @@ def parse(argv: list[str] | None = None) -> Options:
         amqp_url=args.amqp_url, database_url=args.database_url, json_path=args.json_path,
         profile_dir=args.profile,
         service_env=dict(pair.split("=", 1) for pair in args.env),
+        rabbit_cluster=args.rabbit_cluster,
     )  # fmt: skip
 
 
@@ -152,7 +161,16 @@ def main(argv: list[str] | None = None) -> None:
     """Parse, run, print the tables, write the JSON."""
     options = parse(argv)
     console = Console(width=None if Console().is_terminal else 150)
-    results = uvloop.run(main_async(options, console))
+    cluster = Cluster() if options.rabbit_cluster else None
+    try:
+        if cluster is not None:
+            console.print("starting a three-node RabbitMQ cluster ...")
+            cluster.start()
+            options = dataclasses.replace(options, amqp_url=cluster.amqp_url)
+        results = uvloop.run(main_async(options, console))
+    finally:
+        if cluster is not None:
+            cluster.close()
     print_report(console, results)
     if "kpis" in results:
         kpis.print_results(console, results["kpis"])

@@ -17,6 +17,7 @@ import orjson
 import uvloop
 
 from bench.bodies import BodyMaker
+from common.broker import connect_failover
 from common.codec import MEGAPACK_COLUMNS, PG_EPOCH_MS
 from common.topology import Names, quorum_arguments
 from db.telemetry import prepare_staging
@@ -52,7 +53,7 @@ async def raw_publish(
         received_at_us=time.time_ns() // 1000
     )
     queue_name = f"{Names(prefix).prefix}bench.raw"
-    connection = await aio_pika.connect(amqp_url)
+    connection = await connect_failover(amqp_url)
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
         await channel.declare_queue(queue_name, durable=True, arguments=quorum_arguments())
@@ -111,7 +112,7 @@ async def raw_copy(*, dsn: str, seconds: float, batch_rows: int) -> dict[str, An
 async def prefill(*, amqp_url: str, prefix: str, tag: str, messages: int, readings: int) -> int:
     """Publish `messages` gateway-shaped envelopes to the telemetry exchange; returns readings."""
     maker = BodyMaker(tag=tag, readings=readings, encoding="protobuf")
-    connection = await aio_pika.connect(amqp_url)
+    connection = await connect_failover(amqp_url)
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.get_exchange(Names(prefix).telemetry)

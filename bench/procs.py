@@ -106,7 +106,7 @@ class Proc:
         )
         return self
 
-    async def wait_ready(self, timeout_s: float = 30.0, path: str = "/readyz") -> None:
+    async def wait_ready(self, timeout_s: float = 120.0, path: str = "/readyz") -> None:
         """Wait until the HTTP process answers 200 on `path`."""
         deadline = time.monotonic() + timeout_s
         async with httpx.AsyncClient(timeout=1) as client:

@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import aio_pika
 import asyncpg
 import orjson
 from rich.console import Console
 
 from bench.procs import ROOT, Proc, cpu_seconds, free_port, machine_busy, pids_named
+from common.broker import connect_failover
 from common.topology import Names, declare_telemetry, delete_all
 from db.migrate import migrate
 
@@ -38,6 +38,7 @@ class Options:
     json_path: str | None
     profile_dir: str | None = None
     service_env: dict[str, str] = field(default_factory=dict)
+    rabbit_cluster: bool = False  # run against a throwaway three-node cluster (docs/SCALING.md)
 
 
 @dataclass
@@ -86,7 +87,7 @@ class Stack:
         self.db = await asyncpg.connect(self.dsn)
         # The gateway only declares its exchange: the queues exist before it publishes
         # (compose declares them from definitions; here, as under `make run`, we do).
-        connection = await aio_pika.connect(self.options.amqp_url)
+        connection = await connect_failover(self.options.amqp_url)  # one node or a cluster
         async with connection:
             await declare_telemetry(await connection.channel(), Names(self.prefix))
         for index in range(self.options.gateways):
@@ -130,7 +131,7 @@ class Stack:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
-        connection = await aio_pika.connect(self.options.amqp_url)
+        connection = await connect_failover(self.options.amqp_url)  # one node or a cluster
         async with connection:
             await delete_all(
                 await connection.channel(),

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import aio_pika
 import asyncpg
 
 from chaos.load import FIELDS, Key, Kind, Ledger
+from common.broker import connect_failover
 
 _TABLES: dict[Kind, tuple[str, str]] = {
     "megapack": ("megapack_telemetry", "unit_id"),
@@ -112,7 +112,7 @@ async def negative_control(
 async def dead_letters(*, amqp_url: str, queue: str) -> list[bytes]:
     """Bodies of every message in the dead-letter queue (left in place)."""
     bodies: list[bytes] = []
-    connection = await aio_pika.connect(amqp_url, timeout=10)
+    connection = await connect_failover(amqp_url, timeout_s=10)
     async with connection:
         channel = await connection.channel()
         dlq = await channel.get_queue(queue)

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aio_pika
 import httpx
 from aio_pika.abc import AbstractIncomingMessage
 
 from chaos.stack import Stack
+from common.broker import connect_failover
 from common.topology import declare_exchange, quorum_arguments
 from proto.megapack.v1 import commands_pb2
 
@@ -181,7 +181,7 @@ class AckObserver:
         """Declare and bind the observer queue, then consume it in the background."""
         name = f"{self.stack.names.prefix}chaos.ack-observer"
         self.stack.extra_queues.append(name)
-        self._connection = await aio_pika.connect_robust(self.stack.amqp_url, timeout=10)
+        self._connection = await connect_failover(self.stack.amqp_url, timeout_s=10)
         channel = await self._connection.channel()
         exchange = await declare_exchange(channel, self.stack.names.command_acks)
         queue = await channel.declare_queue(name, durable=True, arguments=quorum_arguments())

@@ -15,6 +15,7 @@ import structlog
 from chaos.commands import CommandFlow
 from chaos.load import LoadGenerator, reading
 from chaos.stack import AGENT_ID, CONSUMERS, Stack
+from common.broker import connect_failover
 from proto.megapack.v1 import telemetry_pb2 as pb
 
 log = structlog.get_logger("chaos")
@@ -125,6 +126,7 @@ class Injector:
     async def cut(self, which: str) -> None:
         """Cut the database or the broker off for `outage_s`, then restore it."""
         proxy = self.stack.pg_proxy if which == "PostgreSQL" else self.stack.amqp_proxy
+        assert proxy is not None, "the broker is cut through its proxy (not used on a cluster)"
 
         async def inject() -> None:
             await asyncio.to_thread(proxy.cut)
@@ -160,7 +162,7 @@ class Injector:
     async def plant_poison(self) -> None:
         """Publish poison messages straight onto the telemetry exchange (they must dead-letter)."""
         bodies = poison_bodies(self.stack.run_id)
-        connection = await aio_pika.connect(self.stack.amqp_url, timeout=10)
+        connection = await connect_failover(self.stack.amqp_url, timeout_s=10)
         async with connection:
             channel = await connection.channel(publisher_confirms=True)
             exchange = await channel.get_exchange(self.stack.names.telemetry)

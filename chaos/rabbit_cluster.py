@@ -35,7 +35,7 @@ RABBIT_BIN = Path(os.environ.get("RABBITMQ_BIN_DIR", "/usr/lib/rabbitmq/bin"))
 # Seconds before a silent peer counts as down (Erlang's default is 60): a paused node is noticed
 # within ~1.25 × this by the others.
 NET_TICKTIME_S = 8
-CLI_TIMEOUT_S = 120.0
+CLI_TIMEOUT_S = 300.0  # a barrier: every CLI call boots a VM, minutes on a loaded host
 
 
 class ClusterError(RuntimeError):

@@ -15,6 +15,7 @@ import aio_pika
 import asyncpg
 import structlog
 
+from common.broker import connect_failover
 from common.topology import Names, delete_all
 from db.migrate import migrate
 from tests.support.proxy import TcpProxy
@@ -44,6 +45,9 @@ class Stack:
     """Everything one chaos run owns; `close()` removes all of it."""
 
     with_commands: bool = False
+    # A cluster's nodes (comma-separated), reached directly; None: CHAOS_AMQP_URL via a proxy.
+    broker_urls: str | None = None
+    ready_timeout_s: float = 30.0  # how long a service may take to start (a barrier, not a pace)
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     roles: dict[str, Service] = field(default_factory=dict)
     services: list[Service] = field(default_factory=list)
@@ -54,20 +58,30 @@ class Stack:
     def __post_init__(self) -> None:
         self.database = f"megapack_chaos_{self.run_id}"
         self.database_url = f"{POSTGRES_URL}/{self.database}"
-        self.amqp_url = AMQP_URL
+        self.amqp_url = self.broker_urls or AMQP_URL
         self.names = Names(f"chaos-{self.run_id}.")
         self.pg_proxy = _proxy_for(POSTGRES_URL, 5432)
-        self.amqp_proxy = _proxy_for(AMQP_URL, 5672)
+        self.amqp_proxy = None if self.broker_urls else _proxy_for(AMQP_URL, 5672)
         self.ports = {"gateway": free_port(), "control": free_port()}
         self.extra_queues.append(self.names.agent_queue(AGENT_ID))
         # one journal for every incarnation of the agent: a restart must not run a command again
         self.agent_journal = Path(tempfile.gettempdir()) / f"chaos-{self.run_id}-agent.journal"
 
-    def env(self, **extra: str) -> dict[str, str]:
-        """The environment of a service: database and broker reached through the proxies."""
+    def env(self, *, first_node: int = 0, **extra: str) -> dict[str, str]:
+        """The environment of a service: database (and one broker) reached through the proxies.
+
+        On a cluster each service lists every node, starting at `first_node` (round the list),
+        so that connections spread over the nodes as a deployment would spread them.
+        """
+        if self.amqp_proxy is not None:
+            amqp_url = _through(self.amqp_url, self.amqp_proxy.port)
+        else:
+            urls = self.amqp_url.split(",")
+            start = first_node % len(urls)
+            amqp_url = ",".join(urls[start:] + urls[:start])
         return service_env(
             database_url=_through(self.database_url, self.pg_proxy.port),
-            amqp_url=_through(self.amqp_url, self.amqp_proxy.port),
+            amqp_url=amqp_url,
             prefix=self.names.prefix,
             **extra,
         )
@@ -78,10 +92,11 @@ class Stack:
 
     def _service(self, role: str) -> Service:
         if role == "gateway":
-            env = self.env(GATEWAY_PORT=str(self.ports[role]))
+            env = self.env(first_node=0, GATEWAY_PORT=str(self.ports[role]))
             return Service("api_gateway", env, port=self.ports[role])
         if role == "control":
             env = self.env(
+                first_node=1,
                 CONTROL_PORT=str(self.ports[role]),
                 COMMAND_SWEEP_INTERVAL_S="0.2",
                 COMMAND_EXPIRY_GRACE_S="0.5",
@@ -92,13 +107,15 @@ class Stack:
             return Service("control_service", env, port=self.ports[role])
         if role == "agent":
             env = self.env(
+                first_node=2,
                 MEGAPACK_COUNT="4", EV_COUNT="4", SITE_COUNT="1", FAULT_RATE="0", SIM_SEED="7",
                 TELEMETRY_INTERVAL_S="1", GATEWAY_URL=self.url("gateway"),
                 DEVICE_API_KEY=DEVICE_SECRET, SIM_AGENT_ID=AGENT_ID,
                 SIM_AGENT_JOURNAL=str(self.agent_journal),
             )  # fmt: skip
             return Service("simulator", env)
-        return Service("ingestion_service", self.env())
+        first_node = CONSUMERS.index(role) + 1 if role in CONSUMERS else 0
+        return Service("ingestion_service", self.env(first_node=first_node))
 
     def start_role(self, role: str) -> Service:
         """Start (or start again) the process playing `role`."""
@@ -119,9 +136,9 @@ class Stack:
             self.start_role("agent")
             await self.wait_consumers(self.names.agent_queue(AGENT_ID), 1)
 
-    async def wait_ready(self, role: str, timeout_s: float = 30.0) -> None:
+    async def wait_ready(self, role: str, timeout_s: float | None = None) -> None:
         """Wait until an HTTP role answers /readyz with 200."""
-        await asyncio.to_thread(self.roles[role].wait_ready, timeout_s)
+        await asyncio.to_thread(self.roles[role].wait_ready, timeout_s or self.ready_timeout_s)
 
     async def restart(self, role: str, sig: signal.Signals) -> None:
         """Stop `role` with `sig` (SIGTERM lets it finish its work) and start a new one."""
@@ -132,7 +149,7 @@ class Stack:
 
     async def consumer_count(self, queue_name: str) -> int:
         """Consumers attached to a queue right now (asked of the broker directly)."""
-        connection = await aio_pika.connect(self.amqp_url, timeout=10)
+        connection = await connect_failover(self.amqp_url, timeout_s=10)
         async with connection:
             channel = await connection.channel()
             try:
@@ -179,9 +196,10 @@ class Stack:
             self._expected_exits.add(id(service))
             await asyncio.to_thread(service.stop, 10.0)
         self.pg_proxy.close()
-        self.amqp_proxy.close()
+        if self.amqp_proxy is not None:
+            self.amqp_proxy.close()
         self.agent_journal.unlink(missing_ok=True)
-        connection = await aio_pika.connect(self.amqp_url, timeout=10)
+        connection = await connect_failover(self.amqp_url, timeout_s=10)
         async with connection:
             channel = await connection.channel()
             await delete_all(channel, self.names, extra_queues=tuple(self.extra_queues))

@@ -30,6 +30,11 @@ Declare = Callable[[AbstractChannel, Names], Awaitable[object]]
 
 
 CONNECT_ERRORS = (TimeoutError, OSError, aio_pika.exceptions.AMQPError)
+# Consecutive nacked publishes after which publishing moves to a fresh channel, at most once per
+# RENEW_EVERY_S: after a quorum queue's leader node died, RabbitMQ 3.10 was seen nacking every
+# publish of a channel for minutes while a new channel's publishes were confirmed at once.
+NACKS_BEFORE_NEW_CHANNEL = 5
+RENEW_EVERY_S = 5.0
 
 
 class BrokerUnavailable(Exception):
@@ -117,6 +122,9 @@ class Broker:
         self._exchanges: dict[str, AbstractExchange] = {}
         self._connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._nacks = 0
+        self._renewed_at = 0.0
+        self._renewing = False
 
     async def start(self) -> None:
         """Start connecting in the background; the service runs (not ready) until it succeeds."""
@@ -202,6 +210,9 @@ class Broker:
                 target.publish(message, routing_key, mandatory=True),
                 timeout_s or self._publish_timeout_s,
             )
+        except aiormq.exceptions.DeliveryError as error:  # nacked: the queue did not take it
+            await self._nacked()
+            raise BrokerUnavailable(f"publish not confirmed: {error!r}") from error
         except (
             aio_pika.exceptions.AMQPError,
             aio_pika.exceptions.ChannelInvalidStateError,
@@ -210,8 +221,35 @@ class Broker:
             raise BrokerUnavailable(f"publish not confirmed: {error!r}") from error
         except TimeoutError:
             raise BrokerUnavailable("publish not confirmed in time") from None
+        self._nacks = 0
         if require_route and isinstance(confirmation, aiormq.abc.DeliveredMessage):
             raise Unroutable(f"no queue is bound to {exchange!r} for {routing_key!r}")
+
+    async def _nacked(self) -> None:
+        """Count a nack; after several in a row, publish on a fresh channel.
+
+        The old channel stays open: a consumer started on it (the control service's) goes on.
+        """
+        self._nacks += 1
+        loop_now = asyncio.get_running_loop().time()
+        if (
+            self._nacks < NACKS_BEFORE_NEW_CHANNEL
+            or self._renewing
+            or loop_now - self._renewed_at < RENEW_EVERY_S
+            or self._connection is None
+        ):
+            return
+        self._renewing, self._renewed_at = True, loop_now
+        try:
+            channel = await self._connection.channel(publisher_confirms=True)
+            await self._declare(channel, self.names)
+        except (*CONNECT_ERRORS, aio_pika.exceptions.ChannelInvalidStateError) as error:
+            log.warning("broker_channel_renew_failed", error=str(error))
+            return
+        finally:
+            self._renewing = False
+        log.warning("broker_channel_renewed", after_nacks=self._nacks, node=self.node)
+        self._channel, self._exchanges, self._nacks = channel, {}, 0
 
     async def close(self) -> None:
         """Stop connecting and close the connection."""
