@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup run test lint typecheck format proto bench chaos clean
+.PHONY: setup run test lint typecheck format proto bench chaos compose-test clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ format: setup
 
 test: lint typecheck  ## the whole suite against the local RabbitMQ and PostgreSQL
 	$(BIN)/pytest
+
+compose-test: setup  ## `docker-compose up --build` on a clean copy, on the real Docker engine, checked
+	$(BIN)/python -m tests.compose
 
 proto: setup  ## regenerate proto/ Python modules and stubs
 	$(BIN)/python proto/generate.py
