@@ -66,7 +66,7 @@ def service_of(project: Project, container: str) -> str:
 def every_service_healthy(ctx: Context) -> str:
     """Long-running services up (and healthy where they have a check); one-shots exited 0."""
     project = ctx.project
-    expected = set(project("config", "--services").stdout.split())
+    expected = project.services()
 
     def settled() -> bool:
         seen = states(project)

@@ -11,6 +11,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[2]
 SOCKET = Path("/var/run/docker.sock")
 DOCKERD_LOG = Path("/var/log/megapack-dockerd.log")
@@ -114,10 +116,13 @@ def port_is_free(port: int) -> bool:
 class Project:
     """One compose project under its own name, run from a clean copy with a scrubbed env."""
 
-    def __init__(self, directory: Path, name: str, *, compose: Sequence[str]) -> None:
+    def __init__(
+        self, directory: Path, name: str, *, compose: Sequence[str], profiles: Sequence[str] = ()
+    ) -> None:
         self.directory = directory
         self.name = name
-        self.compose = list(compose)
+        self.profiles = list(profiles)
+        self.compose = list(compose) + [f"--profile={profile}" for profile in profiles]
         keep = ("PATH", "HOME", "LANG", "DOCKER_HOST", "TMPDIR")
         self.env = {key: os.environ[key] for key in keep if key in os.environ}
 
@@ -127,6 +132,15 @@ class Project:
         """`docker-compose -p NAME ARGS...` in the copy."""
         command = [*self.compose, "-p", self.name, *args]
         return run(command, cwd=self.directory, env=self.env, timeout_s=timeout_s, check=check)
+
+    def services(self) -> set[str]:
+        """The services this project runs: those of no profile, and those of its profiles."""
+        config = yaml.safe_load(self("config").stdout)
+        return {
+            name
+            for name, service in config["services"].items()
+            if not service.get("profiles") or set(service["profiles"]) & set(self.profiles)
+        }
 
     def containers(self) -> dict[str, str]:
         """Container name -> id of every container of the project (running or not)."""

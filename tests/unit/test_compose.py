@@ -274,3 +274,26 @@ def test_make_run_starts_what_compose_starts() -> None:
     started = {re.findall(r"python -m ([a-z_.]+)", command)[0] for command in procfile.values()}
     long_running = {_module(name)[0] for name, svc in APP.items() if svc["restart"] != "no"}
     assert started == long_running
+
+
+def test_the_cluster_profile_runs_three_nodes_that_find_each_other() -> None:
+    nodes = ["rabbitmq", "rabbitmq-2", "rabbitmq-3"]
+    config = (ROOT / "deploy/rabbitmq/cluster.conf").read_text()
+    assert "cluster_formation.peer_discovery_backend = classic_config" in config
+    listed = re.findall(
+        r"^cluster_formation\.classic_config\.nodes\.\d+ = rabbit@(\S+)$", config, re.M
+    )
+    assert listed == [SERVICES[node]["hostname"] for node in nodes]
+    data = set()
+    for node in nodes:
+        service = SERVICES[node]
+        assert service.get("profiles", []) == ([] if node == "rabbitmq" else ["cluster"])
+        assert service["image"] == SERVICES["rabbitmq"]["image"]
+        assert "rabbitmq_erlang_cookie" in " ".join(service["entrypoint"])  # one cookie for all
+        assert f"secrets:{SECRETS_DIR}:ro" in service["volumes"]
+        data.add(next(v for v in service["volumes"] if v.endswith(":/var/lib/rabbitmq")))
+        if node != "rabbitmq":
+            assert service["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
+            assert not service["ports"], "only the first node publishes the management UI"
+            assert any(v.endswith("/conf.d/30-cluster.conf:ro") for v in service["volumes"])
+    assert len(data) == 3, "each node has a data volume of its own"
