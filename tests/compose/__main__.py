@@ -15,8 +15,9 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from functools import partial
 
-from tests.compose import checks, flow
+from tests.compose import checks, cluster, flow
 from tests.compose.engine import (
     Failure,
     Project,
@@ -41,6 +42,14 @@ STEPS: list[Step] = [
     flow.management_ui,
     flow.restarts_lose_nothing,
 ]
+# `--profile cluster`: the same stack on three broker nodes
+CLUSTER_STEPS: list[Step] = [
+    checks.every_service_healthy,
+    cluster.three_nodes_clustered,
+    checks.secrets_show,
+    checks.readings_through_nginx,
+    flow.command_completes,
+]
 
 
 def _timed(name: str, action: Callable[[], str]) -> None:
@@ -53,6 +62,12 @@ def main() -> None:
     """Run every step; print `N passed, N failed` last; exit 1 on a failure."""
     parser = argparse.ArgumentParser(prog="python -m tests.compose", description=__doc__)
     parser.add_argument("--keep", action="store_true", help="leave the stack up after a failure")
+    parser.add_argument(
+        "--no-cluster", action="store_true", help="skip the run of the `cluster` profile"
+    )
+    parser.add_argument(
+        "--only-cluster", action="store_true", help="run the `cluster` profile's checks only"
+    )
     args = parser.parse_args()
     started = time.monotonic()
     passed, failed = 0, 0
@@ -64,23 +79,31 @@ def main() -> None:
         composes = compose_commands()
         for compose in composes:  # every Compose here accepts the file, with no .env at all
             probe = Project(copy, "config-check", compose=compose)
-            _timed(f"{' '.join(compose)} config -q", lambda p=probe: _valid(p))  # type: ignore[misc]
+            _timed(f"{' '.join(compose)} config -q", partial(_valid, probe))
             passed += 1
         _timed("base images", _base_images)
         passed += 1
         busy = [port for port in PORTS if not port_is_free(port)]
         if busy:
             raise Failure(f"ports {busy} are taken: the compose stack publishes them")
-        project = Project(copy, f"mpk-ct-{uuid.uuid4().hex[:6]}", compose=composes[0])
-        context = checks.Context(project)
-        _timed("up --build -d", lambda: _up(context.project))
-        passed += 1
-        for step in STEPS:
-            _timed(step.__name__, lambda s=step: s(context))  # type: ignore[misc]
+        runs = [((), STEPS), (("cluster",), CLUSTER_STEPS)]
+        if args.only_cluster:
+            runs = runs[1:]
+        elif args.no_cluster:
+            runs = runs[:1]
+        for profiles, steps in runs:
+            name = f"mpk-ct-{uuid.uuid4().hex[:6]}"
+            project = Project(copy, name, compose=composes[0], profiles=profiles)
+            context = checks.Context(project)
+            label = " ".join(f"--profile {profile}" for profile in profiles)
+            _timed(f"{label} up --build -d".strip(), partial(_up, context.project))
             passed += 1
-        _timed("down -v", lambda: flow.down_leaves_nothing(context))
-        passed += 1
-        project = None
+            for step in steps:
+                _timed(step.__name__, partial(step, context))
+                passed += 1
+            _timed("down -v", partial(flow.down_leaves_nothing, context))
+            passed += 1
+            project = None
     except (Failure, subprocess.TimeoutExpired, AssertionError) as error:
         failed += 1
         print(f"FAIL: {error}", flush=True)
