@@ -19,6 +19,10 @@ from tests.compose.checks import (
 )
 from tests.compose.engine import Failure, run
 
+# A barrier's ceiling, not a wait: on a loaded 2-core host a broker's restart alone has
+# taken over three minutes before its port opened.
+RESUME_TIMEOUT_S = 600
+
 
 def monitoring_reports(ctx: Context) -> str:
     """The report is in the service's log; the summary answers the generated operator key only."""
@@ -89,14 +93,14 @@ def _restart_and_resume(ctx: Context, service: str) -> float:
     wait_for(
         f"the gateway accepting again after the {service} restart",
         lambda: ctx.ledger is not None and ctx.ledger.accepted_since(restarted_ms) > 0,
-        timeout_s=180,
+        timeout_s=RESUME_TIMEOUT_S,
     )
     query = "SELECT count(*) FROM megapack_telemetry WHERE unit_id LIKE 'MP-%' AND time > "
     query += "to_timestamp(:'since'::bigint / 1000.0)"
     wait_for(
         f"the simulator's readings stored again after the {service} restart",
         lambda: int(psql(ctx, query, since=str(restarted_ms)) or 0) > 0,
-        timeout_s=180,
+        timeout_s=RESUME_TIMEOUT_S,
     )
     return time.monotonic() - started
 
