@@ -1,6 +1,6 @@
-# syntax=docker/dockerfile:1
 # One image for every service: the compose `command` picks which one runs
 # (`python -m api_gateway`, `python -m ingestion_service`, `python -m db migrate`, ...).
+# Built by the classic builder as well as BuildKit, from the base image and PyPI alone.
 ARG PYTHON_IMAGE=python:3.11-slim
 
 # --- deps: the runtime dependencies, pinned by constraints.txt, in a virtualenv -------------
@@ -24,7 +24,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     LOG_FORMAT=json
 RUN groupadd --system --gid 10001 app \
  && useradd --system --uid 10001 --gid app --home-dir /app --shell /usr/sbin/nologin app \
- && install -d -o app -g app /var/lib/megapack/rabbitmq /var/lib/megapack/simulator
+ && install -d -o app -g app /var/lib/megapack/rabbitmq /var/lib/megapack/simulator \
+ && install -d -o app -g app -m 0700 /run/secrets/megapack
 COPY --from=deps /opt/venv /opt/venv
 WORKDIR /app
 # The code belongs to root and is read-only for the service user; byte-code is compiled here.

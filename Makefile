@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup run test test-fast lint typecheck format proto bench chaos cluster-chaos clean
+.PHONY: setup run test test-fast lint typecheck format proto bench chaos cluster-chaos compose-test clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,9 @@ test: lint typecheck  ## the whole suite in random order (seed printed), then th
 
 test-fast: lint  ## unit tests and lint: no broker, no database, no subprocess; under a minute
 	$(BIN)/pytest tests/unit -m "not slow"
+
+compose-test: setup  ## `docker-compose up --build` on a clean copy, on the real Docker engine, checked
+	$(BIN)/python -m tests.compose
 
 proto: setup  ## regenerate proto/ Python modules and stubs
 	$(BIN)/python proto/generate.py

@@ -2,16 +2,80 @@
 
 from __future__ import annotations
 
+import os
 import sys
-from typing import Annotated, Literal, NoReturn, TypeVar
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, NoReturn, TypeVar
+from urllib.parse import quote, urlsplit, urlunsplit
 
-from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from common.amqp_urls import split_amqp_urls
 from common.keys import ApiKey, parse_api_keys
 
 S = TypeVar("S", bound="BaseServiceSettings")
+FILE_SUFFIX = "_FILE"
+
+
+def env_or_file(variable: str, environ: Mapping[str, str] = os.environ) -> str | None:
+    """`VARIABLE` from the environment, else the content of the file `VARIABLE_FILE` names.
+
+    The Docker convention (as the official PostgreSQL image's `POSTGRES_PASSWORD_FILE`): a secret
+    travels as a file on a volume, not in the container's environment. A non-empty value in
+    the environment wins. Raises SettingsError (naming the variable) if the file is unreadable.
+    """
+    value = environ.get(variable, "")
+    if value:
+        return value
+    path = environ.get(variable + FILE_SUFFIX, "")
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as secret:
+            return secret.read().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise SettingsError(f"{variable}{FILE_SUFFIX}: cannot read {path}: {reason}") from None
+
+
+class FileSecretsSource(PydanticBaseSettingsSource):
+    """Each field's `<VARIABLE>_FILE`, used where `<VARIABLE>` itself is unset or empty."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        """Unused: `__call__` reads every field at once."""
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        prefix = (self.config.get("env_prefix") or "").upper()
+        found: dict[str, Any] = {}
+        for name in self.settings_cls.model_fields:
+            variable = prefix + name.upper()
+            if os.environ.get(variable):
+                continue  # the environment source has it, and wins
+            value = env_or_file(variable)
+            if value is not None:
+                found[name] = value
+        return found
+
+
+def with_password(url: str, password: str) -> str:
+    """Each comma-separated URL with `password` added where it names a user but no password."""
+    urls = []
+    for one in url.split(","):
+        parts = urlsplit(one.strip())
+        if parts.username and parts.password is None and parts.hostname:
+            user, _, host = parts.netloc.rpartition("@")
+            parts = parts._replace(netloc=f"{user}:{quote(password, safe='')}@{host}")
+        urls.append(urlunsplit(parts))
+    return ",".join(urls)
 
 
 class BaseServiceSettings(BaseSettings):
@@ -28,6 +92,34 @@ class BaseServiceSettings(BaseSettings):
     stale_after_s: float = Field(default=30.0, gt=0, le=86_400)
     # How long a publisher waits for the broker's confirm before it counts as unconfirmed.
     publish_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    # Passwords kept out of the URLs (compose gives them as AMQP_PASSWORD_FILE and
+    # DATABASE_PASSWORD_FILE); each goes into its URL(s) where the URL has a user but no password.
+    amqp_password: SecretStr | None = Field(default=None, exclude=True, repr=False)
+    database_password: SecretStr | None = Field(default=None, exclude=True, repr=False)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, the environment (`<VARIABLE>_FILE` where `<VARIABLE>` is empty), defaults."""
+        files = FileSecretsSource(settings_cls)
+        return init_settings, files, env_settings, dotenv_settings, file_secret_settings
+
+    @model_validator(mode="after")
+    def _passwords_into_urls(self) -> BaseServiceSettings:
+        # frozen: the validator is the one place the URLs are completed
+        if self.amqp_password is not None:
+            url = with_password(self.amqp_url, self.amqp_password.get_secret_value())
+            object.__setattr__(self, "amqp_url", url)
+        if self.database_password is not None:
+            url = with_password(self.database_url, self.database_password.get_secret_value())
+            object.__setattr__(self, "database_url", url)
+        return self
 
     @field_validator("log_level", mode="before")
     @classmethod

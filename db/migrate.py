@@ -1,14 +1,19 @@
 """Apply the numbered SQL migrations in order, once each, safely from several processes.
 
 A migration is `NNNN_name.sql`, or one variant per flavor: `NNNN_name.timescale.sql` and
-`NNNN_name.postgres.sql`. The flavor is `timescale` when the extension is available. A file
-whose first line is `-- migrate: no-transaction` runs statement by statement (TimescaleDB
-continuous aggregates cannot be created inside a transaction), so it must be re-runnable.
+`NNNN_name.postgres.sql`. A new database takes the flavor `timescale` when the extension is
+available, else `postgres`; the flavor is recorded with every applied version and kept from
+then on, even if TimescaleDB appears later (`python -m db migrate --to-timescale` converts:
+db/convert.py). A file whose first line is `-- migrate: no-transaction` runs statement by
+statement (TimescaleDB continuous aggregates cannot be created inside a transaction), so it
+must be re-runnable.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -19,10 +24,17 @@ import structlog
 MIGRATIONS = Path(__file__).parent / "migrations"
 LOCK_KEY = 0x4D454741  # "MEGA": one advisory lock for every migrating process
 NO_TRANSACTION = "-- migrate: no-transaction"
-_FILE = re.compile(r"^(\d{4}_[a-z0-9_]+)(?:\.(timescale|postgres))?\.sql$")
+# `.to_timescale.sql`: what converting a plain-PostgreSQL database undoes of the `.postgres`
+# variant before its `.timescale` variant runs (db/convert.py); never part of a plan.
+_FILE = re.compile(r"^(\d{4}_[a-z0-9_]+)(?:\.(timescale|postgres|to_timescale))?\.sql$")
+FLAVORS = ("postgres", "timescale")
 TELEMETRY_TABLES = ("megapack_telemetry", "ev_telemetry")
 
 log = structlog.get_logger("db.migrate")
+
+
+class MigrationError(Exception):
+    """A migration cannot proceed; the message is one line naming the cause."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +61,8 @@ def plan(flavor: str, directory: Path = MIGRATIONS) -> list[Migration]:
         if match is None:
             raise ValueError(f"migration file name not understood: {path.name}")
         version, variant = match.groups()
+        if variant == "to_timescale":
+            continue
         if variant in (None, flavor):
             if version in chosen:
                 raise ValueError(f"two migrations for {version} and flavor {flavor}")
@@ -81,15 +95,46 @@ async def ensure_database(dsn: str) -> None:
         await conn.close()
 
 
-async def detect_flavor(conn: asyncpg.Connection) -> str:
-    """`timescale` (and make sure the extension is created) when available, else `postgres`."""
+async def timescale_available(conn: asyncpg.Connection) -> bool:
+    """Whether this server can create the TimescaleDB extension."""
     available = await conn.fetchval(
         "SELECT count(*) FROM pg_available_extensions WHERE name = 'timescaledb'"
     )
-    if not available:
-        return "postgres"
-    await conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-    return "timescale"
+    return bool(available)
+
+
+def choose_flavor(recorded: set[str], *, timescale: bool) -> str:
+    """The recorded flavor of a migrated database; for a new one, what the server offers."""
+    if len(recorded) > 1:
+        raise MigrationError(f"schema_migrations records several flavors: {sorted(recorded)}")
+    if recorded:
+        (flavor,) = recorded
+        if flavor not in FLAVORS:
+            raise MigrationError(f"schema_migrations records an unknown flavor {flavor!r}")
+        return flavor
+    return "timescale" if timescale else "postgres"
+
+
+async def recorded_flavors(conn: asyncpg.Connection) -> set[str]:
+    """The flavors schema_migrations records (empty for a new database)."""
+    return {
+        row["flavor"] for row in await conn.fetch("SELECT DISTINCT flavor FROM schema_migrations")
+    }
+
+
+async def detect_flavor(conn: asyncpg.Connection) -> str:
+    """The database's flavor: recorded, else detected (and the extension created for it)."""
+    available = await timescale_available(conn)
+    flavor = choose_flavor(await recorded_flavors(conn), timescale=available)
+    if flavor == "timescale":
+        await conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+    elif available:
+        log.warning(
+            "migrations_flavor_kept",
+            flavor=flavor,
+            hint="TimescaleDB is available: `python -m db migrate --to-timescale` converts",
+        )
+    return flavor
 
 
 async def apply_retention(conn: asyncpg.Connection, retention_days: int) -> None:
@@ -103,11 +148,11 @@ async def apply_retention(conn: asyncpg.Connection, retention_days: int) -> None
         )
 
 
-async def migrate(dsn: str, *, retention_days: int = 30) -> list[str]:
-    """Bring the database up to date; returns the versions applied by this call."""
+@asynccontextmanager
+async def locked(dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection holding the migration lock, with the bookkeeping table in place."""
     await ensure_database(dsn)
     conn = await asyncpg.connect(dsn)
-    applied_now: list[str] = []
     try:
         await conn.execute("SELECT pg_advisory_lock($1)", LOCK_KEY)
         await conn.execute(
@@ -116,31 +161,59 @@ async def migrate(dsn: str, *, retention_days: int = 30) -> list[str]:
                    flavor text NOT NULL,
                    applied_at timestamptz NOT NULL DEFAULT now())"""
         )
+        yield conn
+    finally:
+        await release(conn)
+
+
+async def migrate(dsn: str, *, retention_days: int = 30, directory: Path = MIGRATIONS) -> list[str]:
+    """Bring the database up to date in its flavor; returns the versions applied by this call."""
+    async with locked(dsn) as conn:
         flavor = await detect_flavor(conn)
-        done = {row["version"] for row in await conn.fetch("SELECT version FROM schema_migrations")}
-        for migration in plan(flavor):
-            if migration.version in done:
-                continue
-            if migration.transactional:
-                async with conn.transaction():
-                    await conn.execute(migration.sql)
-                    await _record(conn, migration.version, flavor)
-            else:
-                for statement in statements(migration.sql):
-                    await conn.execute(statement)
-                await _record(conn, migration.version, flavor)
-            applied_now.append(migration.version)
-            log.info("migration_applied", version=migration.version, flavor=flavor)
+        applied_now = await apply_pending(conn, flavor, directory)
         if flavor == "timescale":
             await apply_retention(conn, retention_days)
         log.info("migrations_current", flavor=flavor, applied=len(applied_now))
-    finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY)
-        await conn.close()
     return applied_now
 
 
-async def _record(conn: asyncpg.Connection, version: str, flavor: str) -> None:
-    await conn.execute(
-        "INSERT INTO schema_migrations (version, flavor) VALUES ($1, $2)", version, flavor
-    )
+async def release(conn: asyncpg.Connection) -> None:
+    """Give the migration lock back and close (quietly if the connection is already lost)."""
+    with suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+        await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY)
+    await conn.close(timeout=5)
+
+
+async def apply_pending(
+    conn: asyncpg.Connection, flavor: str, directory: Path = MIGRATIONS
+) -> list[str]:
+    """Apply the flavor's migrations not yet recorded; the versions applied."""
+    done = {row["version"] for row in await conn.fetch("SELECT version FROM schema_migrations")}
+    applied_now: list[str] = []
+    for migration in plan(flavor, directory):
+        if migration.version in done:
+            continue
+        await run_file(conn, migration, record=flavor)
+        applied_now.append(migration.version)
+        log.info("migration_applied", version=migration.version, flavor=flavor)
+    return applied_now
+
+
+async def run_file(conn: asyncpg.Connection, migration: Migration, *, record: str | None) -> None:
+    """Run one migration file and record it with the flavor `record` (in one transaction
+    unless the file says otherwise); MigrationError naming the file if it fails."""
+    insert = "INSERT INTO schema_migrations (version, flavor) VALUES ($1, $2)"
+    try:
+        if migration.transactional:
+            async with conn.transaction():
+                await conn.execute(migration.sql)
+                if record is not None:
+                    await conn.execute(insert, migration.version, record)
+        else:
+            for statement in statements(migration.sql):
+                await conn.execute(statement)
+            if record is not None:
+                await conn.execute(insert, migration.version, record)
+    except asyncpg.PostgresError as error:
+        message = " ".join(str(error).split())
+        raise MigrationError(f"{migration.path.name} failed: {message}") from None

@@ -1,9 +1,10 @@
 """Render RabbitMQ definitions: the committed template plus a salted hash of each user's password.
 
 The template (`definitions.json` beside this file) holds the users, their permissions and the
-topology, but no secret. Passwords come from the environment (`RABBITMQ_<USER>_PASSWORD`, set in
-`.env`); only their salted SHA-256 hashes reach the rendered file, which the broker imports on
-every boot (`load_definitions`).
+topology, but no secret. Passwords come from the environment (`RABBITMQ_<USER>_PASSWORD`) or
+from the file `RABBITMQ_<USER>_PASSWORD_FILE` names (compose: the `secrets` volume); only their
+salted SHA-256 hashes reach the rendered file, which the broker imports on every boot
+(`load_definitions`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from pydantic_settings import SettingsError
+
+from common.settings import env_or_file
 
 TEMPLATE = Path(__file__).with_name("definitions.json")
 HASHING_ALGORITHM = "rabbit_password_hashing_sha256"
@@ -54,11 +59,14 @@ def user_names(template: Mapping[str, Any]) -> list[str]:
 def passwords_from_env(
     template: Mapping[str, Any], environ: Mapping[str, str] = os.environ
 ) -> dict[str, str]:
-    """Each template user's password from the environment; raises PasswordError on a bad one."""
+    """Each template user's password from the environment or its `_FILE`; PasswordError if bad."""
     passwords: dict[str, str] = {}
     for user in user_names(template):
         variable = password_variable(user)
-        value = environ.get(variable, "")
+        try:
+            value = env_or_file(variable, environ) or ""
+        except SettingsError as error:
+            raise PasswordError(str(error)) from None
         if not value:
             raise PasswordError(f"{variable} is required but not set")
         if value.startswith(PLACEHOLDER):

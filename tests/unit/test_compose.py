@@ -12,6 +12,7 @@ import yaml
 from pydantic_settings import BaseSettings
 
 from deploy.rabbitmq.definitions import load_template, password_variable, user_names
+from deploy.secrets.store import SECRETS_DIR, groups, path_of
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_PATH = ROOT / "docker-compose.yml"
@@ -22,11 +23,13 @@ APP = {name: svc for name, svc in SERVICES.items() if svc.get("image") == APP_IM
 NGINX = (ROOT / "deploy/nginx/nginx.conf").read_text()
 OPERATIONS = ROOT / "docs/OPERATIONS.md"
 REQUIRED_SERVICES = {"timescaledb", "rabbitmq", "migrate", "gateway", "nginx", "ingestion"}
-REQUIRED_SERVICES |= {"control", "monitoring", "simulator", "rabbitmq-definitions"}
+REQUIRED_SERVICES |= {"control", "monitoring", "simulator", "rabbitmq-definitions", "secrets"}
+GENERATED = {variable for group in groups() for variable in group.variables}
+ALIASES = {"DATABASE_PASSWORD": "POSTGRES_PASSWORD"}  # a setting read from another's file
 
 
 def _module(service: str) -> tuple[str, tuple[str, ...]]:
-    command = APP[service]["command"]
+    command = APP[service].get("entrypoint", []) + APP[service]["command"]
     assert command[:2] == ["python", "-m"], f"{service}: command must be `python -m <module>`"
     return command[2], tuple(arg for arg in command[3:] if not arg.startswith("-"))[:1]
 
@@ -50,6 +53,8 @@ def _variables_read(module: str) -> set[str]:
     """Variables a module reads: its settings classes' fields, or names its source spells out."""
     if module == "deploy.rabbitmq":
         return {password_variable(user) for user in user_names(load_template())}
+    if module == "deploy.secrets":
+        return GENERATED
     fields = {
         (cls.model_config.get("env_prefix") or "") + name.upper()
         for cls in _settings_classes(module)
@@ -106,25 +111,50 @@ def test_the_stack_has_every_service_with_its_dependencies() -> None:
 def test_every_variable_compose_sets_is_one_the_code_reads() -> None:
     for name in APP:
         module, _ = _module(name)
-        unknown = set(APP[name].get("environment", {})) - _variables_read(module)
+        given = {variable.removesuffix("_FILE") for variable in APP[name].get("environment", {})}
+        unknown = given - _variables_read(module)
         assert not unknown, f"{name} ({module}) is given variables it never reads: {unknown}"
         assert "AMQP_PREFIX" not in APP[name].get("environment", {}), "definitions assume ''"
 
 
-def test_every_required_variable_comes_from_env_example() -> None:
-    example = {
-        line.split("=", 1)[0]
-        for line in (ROOT / ".env.example").read_text().splitlines()
-        if "=" in line and not line.startswith("#")
-    }
-    required = set(re.findall(r"\$\{([A-Z0-9_]+):\?", COMPOSE_PATH.read_text()))
-    assert required, "compose takes its secrets from .env"
-    assert required <= example, f"missing from .env.example: {required - example}"
-    secrets = {name for name in required if "PASSWORD" in name or name.endswith("KEYS")}
-    for line in (ROOT / ".env.example").read_text().splitlines():
-        name, _, value = line.partition("=")
-        if name in secrets:
-            assert "change-me" in value, f"{name} must be a placeholder bin/make-env replaces"
+def test_nothing_must_be_prepared_before_compose_up() -> None:
+    text = COMPOSE_PATH.read_text()
+    assert not re.findall(r"\$\{[A-Z0-9_]+:\?", text), "no variable may be required"
+    assert "name" not in COMPOSE  # Compose v1.29 refuses a top-level `name`
+    assert "version" not in COMPOSE
+    assert "start_interval" not in text  # Compose v1.29 refuses it
+    assert not (ROOT / "Dockerfile").read_text().startswith("# syntax=")  # no front end fetched
+    published = [port for svc in SERVICES.values() for port in svc.get("ports", [])]
+    assert {str(port).rsplit(":", 1)[0].split("}")[-1] for port in published} >= {"15672", "8001"}
+    for port in published:  # the host's own broker and database keep theirs
+        assert not re.match(r"^(5672|5432):", str(port)), port
+
+
+def test_every_secret_is_a_generated_file_no_service_sees_in_its_environment() -> None:
+    overridable = SERVICES["secrets"]["environment"]
+    assert set(overridable) == GENERATED - {"RABBITMQ_ERLANG_COOKIE"}
+    for variable, value in overridable.items():
+        assert value == f"${{{variable}:-}}", "a value from the shell or .env wins, if any"
+    assert SERVICES["secrets"]["volumes"] == [f"secrets:{SECRETS_DIR}"]
+    for name, service in SERVICES.items():
+        if name == "secrets":
+            continue
+        for variable, value in service.get("environment", {}).items():
+            secret = re.search(r"PASSWORD|_KEYS?$|COOKIE", variable)
+            if variable.endswith("_FILE"):
+                target = variable.removesuffix("_FILE")
+                target = ALIASES.get(target, target) if target != "AMQP_PASSWORD" else None
+                files = {str(path_of(SECRETS_DIR, generated)) for generated in GENERATED}
+                assert value in files, f"{name}: {variable} is no generated secret"
+                if target is not None:  # AMQP_PASSWORD: the service's own user (test below)
+                    assert value == str(path_of(SECRETS_DIR, target)), f"{name}: {variable}"
+                assert f"secrets:{SECRETS_DIR}:ro" in service["volumes"], name
+            else:
+                assert not secret, f"{name}: {variable} must come as a file"
+                assert "@" not in str(value) or not re.search(r"//[^/@]*:[^/@]*@", str(value))
+    for name in ("timescaledb", "rabbitmq-definitions"):
+        waits = SERVICES[name]["depends_on"]["secrets"]
+        assert waits["condition"] == "service_completed_successfully", name
 
 
 def test_nginx_body_limit_equals_the_gateway_max_body_bytes_default() -> None:
@@ -138,7 +168,7 @@ def test_nginx_body_limit_equals_the_gateway_max_body_bytes_default() -> None:
 
 def test_ports_match_the_services_settings() -> None:
     gateway_port = _default("api_gateway", "gateway_port")
-    assert re.search(rf"server gateway:{gateway_port}\b", NGINX)
+    assert re.search(rf"http://gateway:{gateway_port};", NGINX)
     listen = re.search(r"listen (\d+);", NGINX)
     assert listen is not None
     assert SERVICES["nginx"]["ports"][0].endswith(f":{listen.group(1)}")
@@ -156,13 +186,14 @@ def test_ports_match_the_services_settings() -> None:
 
 @pytest.mark.parametrize("service", ["gateway", "ingestion", "control", "monitoring", "simulator"])
 def test_each_service_connects_as_its_own_broker_user(service: str) -> None:
-    url = APP[service]["environment"]["AMQP_URL"]
-    user = re.match(r"amqp://([a-z]+):\$\{([A-Z_]+)\}@rabbitmq:5672/$", url)
-    assert user is not None, url
+    environment = APP[service]["environment"]
+    user = re.match(r"amqp://([a-z]+)@rabbitmq:5672/$", environment["AMQP_URL"])
+    assert user is not None, environment["AMQP_URL"]
     assert user.group(1) in user_names(load_template())
-    assert user.group(2) == password_variable(user.group(1))
+    variable = password_variable(user.group(1))
+    assert environment["AMQP_PASSWORD_FILE"] == str(path_of(SECRETS_DIR, variable))
     rendered_from = APP["rabbitmq-definitions"]["environment"]
-    assert user.group(2) in rendered_from
+    assert rendered_from[variable + "_FILE"] == environment["AMQP_PASSWORD_FILE"]
 
 
 def test_make_run_starts_what_compose_starts() -> None:
@@ -172,3 +203,26 @@ def test_make_run_starts_what_compose_starts() -> None:
     started = {re.findall(r"python -m ([a-z_.]+)", command)[0] for command in procfile.values()}
     long_running = {_module(name)[0] for name, svc in APP.items() if svc["restart"] != "no"}
     assert started == long_running
+
+
+def test_the_cluster_profile_runs_three_nodes_that_find_each_other() -> None:
+    nodes = ["rabbitmq", "rabbitmq-2", "rabbitmq-3"]
+    config = (ROOT / "deploy/rabbitmq/cluster.conf").read_text()
+    assert "cluster_formation.peer_discovery_backend = classic_config" in config
+    listed = re.findall(
+        r"^cluster_formation\.classic_config\.nodes\.\d+ = rabbit@(\S+)$", config, re.M
+    )
+    assert listed == [SERVICES[node]["hostname"] for node in nodes]
+    data = set()
+    for node in nodes:
+        service = SERVICES[node]
+        assert service.get("profiles", []) == ([] if node == "rabbitmq" else ["cluster"])
+        assert service["image"] == SERVICES["rabbitmq"]["image"]
+        assert "rabbitmq_erlang_cookie" in " ".join(service["entrypoint"])  # one cookie for all
+        assert f"secrets:{SECRETS_DIR}:ro" in service["volumes"]
+        data.add(next(v for v in service["volumes"] if v.endswith(":/var/lib/rabbitmq")))
+        if node != "rabbitmq":
+            assert service["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
+            assert not service["ports"], "only the first node publishes the management UI"
+            assert any(v.endswith("/conf.d/30-cluster.conf:ro") for v in service["volumes"])
+    assert len(data) == 3, "each node has a data volume of its own"

@@ -1,0 +1,1 @@
+"""Local stand-ins for the compose base images, built from Debian packages (offline hosts)."""
