@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from common.broker import Broker
 from common.db import TRANSIENT_DB_ERRORS, create_pool
+from common.docs import install_offline_docs
 from common.http import health_router, install_error_handlers
 from common.topology import Names, declare_commands
 from control_service import handlers
@@ -84,7 +85,10 @@ def create_app(settings: ControlSettings) -> FastAPI:
         description="Operator commands to Megapacks and EVs, delivered through RabbitMQ and "
         "tracked until the unit completes, rejects or fails them, or they expire.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    install_offline_docs(app)
     app.include_router(health_router(ready))
     app.include_router(commands_router(settings, publisher))
     install_error_handlers(app, transient=TRANSIENT_DB_ERRORS)

@@ -16,6 +16,7 @@ from rich.console import Console
 
 from common.broker import Broker
 from common.db import TRANSIENT_DB_ERRORS, create_pool
+from common.docs import install_offline_docs
 from common.http import health_router, install_error_handlers
 from common.topology import Names, declare_exchange
 from monitoring_service.api import monitoring_router
@@ -123,7 +124,10 @@ def create_app(settings: MonitoringSettings, *, console: Console | None = None) 
         version="1.0.0",
         description="Fleet reports, stateful alerts, units and their telemetry.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    install_offline_docs(app)
     app.include_router(health_router(ready))
     app.include_router(monitoring_router(settings))
     install_error_handlers(app, transient=TRANSIENT_DB_ERRORS)
