@@ -24,6 +24,7 @@ from monitoring_service.console import make_console, render
 from monitoring_service.job import Monitor
 from monitoring_service.probes import BrokerQueueProbe, GatewayScraper
 from monitoring_service.settings import MonitoringSettings
+from monitoring_service.web.routes import install_console
 
 log = structlog.get_logger("monitoring_service")
 
@@ -106,6 +107,8 @@ def create_app(settings: MonitoringSettings, *, console: Console | None = None) 
         log.info("monitoring_service_started", interval_s=settings.monitor_interval_s)
         yield
         scheduler.shutdown(wait=False)
+        if getattr(app.state, "live", None) is not None:
+            await app.state.live.close()
         if in_flight:  # let a run that started finish its transaction and its report
             await asyncio.wait(in_flight, timeout=SHUTDOWN_WAIT_S)
         await broker.close()
@@ -130,5 +133,6 @@ def create_app(settings: MonitoringSettings, *, console: Console | None = None) 
     install_offline_docs(app)
     app.include_router(health_router(ready))
     app.include_router(monitoring_router(settings))
+    install_console(app, settings)
     install_error_handlers(app, transient=TRANSIENT_DB_ERRORS)
     return app
