@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from common.broker import Broker
 from common.db import TRANSIENT_DB_ERRORS, create_pool
@@ -91,5 +92,13 @@ def create_app(settings: ControlSettings) -> FastAPI:
     install_offline_docs(app)
     app.include_router(health_router(ready))
     app.include_router(commands_router(settings, publisher))
+    # The web console (served by the monitoring service) calls this API from the browser.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=list(settings.console_origins),
+        allow_methods=["GET", "POST"],
+        allow_headers=["X-API-Key", "Content-Type", "Idempotency-Key"],
+        max_age=600,
+    )
     install_error_handlers(app, transient=TRANSIENT_DB_ERRORS)
     return app

@@ -4,10 +4,13 @@ and an AMQP prefix of their own."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
+import aio_pika
 import asyncpg
 
+from common.topology import Names
 from db.migrate import migrate
 from tests.support.stack import DEVICE_SECRET, Service, free_port, service_env
 
@@ -55,12 +58,31 @@ class ConsoleStack:
     def start(self) -> ConsoleStack:
         """Migrate, start everything and wait until each HTTP service is ready."""
         asyncio.run(migrate(self.database_url))
-        self.gateway.start().wait_ready()
+        self.gateway.start().wait_ready(timeout_s=90)
         self.ingestion.start()
-        self.control.start().wait_ready()
-        self.monitoring.start().wait_ready()
+        self.control.start().wait_ready(timeout_s=90)
+        self.monitoring.start().wait_ready(timeout_s=90)
         self.simulator.start()
+        asyncio.run(self._agent_listening())
         return self
+
+    async def _agent_listening(self, timeout_s: float = 60) -> None:
+        """Wait until the simulator's command agent consumes its queue."""
+        names = Names(self.simulator.env["AMQP_PREFIX"])
+        queue_name = names.agent_queue(self.simulator.env["SIM_AGENT_ID"])
+        deadline = time.monotonic() + timeout_s
+        async with await aio_pika.connect(self.simulator.env["AMQP_URL"]) as connection:
+            while True:
+                self.simulator.assert_running()
+                channel = await connection.channel()
+                try:
+                    queue = await channel.declare_queue(queue_name, passive=True)
+                    if queue.declaration_result.consumer_count:
+                        return
+                except aio_pika.exceptions.ChannelClosed:
+                    pass  # not declared yet (a failed passive declare closes the channel)
+                assert time.monotonic() < deadline, "the simulator's agent never consumed"
+                await asyncio.sleep(0.2)
 
     def stop(self) -> None:
         """Stop every process, then drop the database."""
