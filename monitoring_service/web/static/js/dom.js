@@ -69,7 +69,7 @@ export function statusBadge(status) {
 export function unavailable(what, path) {
   return h('p', { class: 'notice', role: 'status', 'data-unavailable': path },
     h('span', { 'aria-hidden': 'true' }, 'ℹ '),
-    `${what} is not available on this server: ${path} answered 404 Not Found.`);
+    `${what}: not available on this server (${path} answered 404 Not Found).`);
 }
 
 export function clear(el) {
