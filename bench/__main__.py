@@ -13,11 +13,12 @@ import orjson
 import uvloop
 from rich.console import Console
 
+from bench import console as console_bench
 from bench import scenarios, simulated
 from bench.report import judge, print_report
 from bench.stack import Options, Stack
 
-ALL = ("single", "json", "protobuf", "lag", "overload", "drain", "parts", "simulator")
+ALL = ("single", "json", "protobuf", "lag", "overload", "drain", "parts", "simulator", "console")
 
 
 def parse(argv: list[str] | None = None) -> Options:
@@ -98,6 +99,8 @@ async def run(stack: Stack) -> dict[str, Any]:
         results["parts"] = await scenarios.parts(stack)
     if "simulator" in chosen:
         results["simulator"] = await simulated.simulator(stack)
+    if "console" in chosen:  # the web console against 10,000 units (docs/PERFORMANCE.md)
+        results["console"] = await console_bench.scenario(stack)
     return results
 
 

@@ -64,6 +64,7 @@ async function start() {
   $('nav').hidden = false;
   $('signout').hidden = false;
   $('who').textContent = `operator: ${ctx.config.operator}`;
+  $('main').focus(); // keyboard users land on the content, the header is one Shift+Tab away
   route();
 }
 
@@ -88,6 +89,7 @@ async function route() {
     current = handle || {};
     const { ids = [], evs: wantEvs = false } = current.watch ? current.watch() : {};
     ctx.live.watch(ids, wantEvs);
+    if (document.activeElement === document.body || !document.activeElement) $('main').focus();
     current.rewatch = () => {
       const next = current.watch ? current.watch() : {};
       ctx.live.watch(next.ids || [], next.evs || false);
