@@ -34,7 +34,7 @@ def test_every_control_has_a_label(
     page = opened.page
     sign_in(page, console_stack.monitoring.url)
     page.evaluate(f"location.hash = {view!r}")
-    expect(page.locator("#view h2").first).to_be_visible()
+    expect(page.locator("#view[data-loaded]")).to_be_attached()
     assert page.evaluate(UNLABELLED) == []
 
 

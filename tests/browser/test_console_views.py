@@ -24,6 +24,7 @@ def go(opened: Opened, stack: ConsoleStack, view: str) -> None:
     sign_in(opened.page, stack.monitoring.url)
     opened.page.get_by_role("navigation", name="Views").get_by_role("link", name=view).click()
     expect(opened.page.get_by_role("heading", name=view, exact=True)).to_be_visible()
+    expect(opened.page.locator("#view[data-loaded]")).to_be_attached()
 
 
 def test_an_alert_acknowledged_on_screen_is_acknowledged_in_the_api(
@@ -124,6 +125,6 @@ def test_views_at_phone_width(
     opened = open_page(PHONE)
     opened.watch.expected_statuses.add(404)
     go(opened, console_stack, view)
-    expect(opened.page.locator("#view > *").nth(1)).to_be_visible()
+    expect(opened.page.locator("#view > div > *").nth(1)).to_be_visible()
     assert opened.page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     screenshot(opened.page, view.lower())

@@ -79,7 +79,11 @@ async function route() {
     link.toggleAttribute('aria-current', link.getAttribute('href') === hash
       || (hash === '#/' && link.getAttribute('href') === '#/'));
   }
-  const root = clear($('view'));
+  // A container of its own: a view still loading when the operator moves on writes into a
+  // detached element, never into the next view.
+  const root = h('div');
+  clear($('view')).append(root);
+  delete $('view').dataset.loaded;
   document.title = `${title} · Megapack console`;
   const mounted = { view };
   current = mounted;
@@ -89,6 +93,7 @@ async function route() {
     current = handle || {};
     const { ids = [], evs: wantEvs = false } = current.watch ? current.watch() : {};
     ctx.live.watch(ids, wantEvs);
+    $('view').dataset.loaded = 'true'; // the view has its data (tests and scripts wait on this)
     if (document.activeElement === document.body || !document.activeElement) $('main').focus();
     current.rewatch = () => {
       const next = current.watch ? current.watch() : {};
