@@ -83,11 +83,9 @@ def console_router(settings: MonitoringSettings) -> APIRouter:
             ev_critical_battery_percent=settings.ev_critical_battery_percent,
         )
 
-    @router.get(
-        "/stream",
-        response_class=StreamingResponse,
-        responses={200: {"content": {"text/event-stream": {}}}},
-    )
+    # Not in the OpenAPI document: a stream that never ends is no operation for API clients
+    # and fuzzers to call (docs/API.md describes it).
+    @router.get("/stream", response_class=StreamingResponse, include_in_schema=False)
     async def stream(
         request: Request,
         _: Operator,
