@@ -51,11 +51,17 @@ class Watch:
     errors: list[str] = field(default_factory=list)
     # "Failed to load resource" lines a test provoked on purpose (a wrong key's 401, say)
     expected_statuses: set[int] = field(default_factory=set)
+    network_changes: int = 0
 
     def on_console(self, message: ConsoleMessage) -> None:
         if message.type != "error":
             return
         text = message.text
+        if "net::ERR_NETWORK_CHANGED" in text:
+            # Not the system under test: the machine's interfaces changed (another stack made a
+            # network) and Chromium dropped its requests in flight; `sign_in` reloads.
+            self.network_changes += 1
+            return
         if text.startswith("Failed to load resource") and any(
             f"status of {status}" in text for status in self.expected_statuses
         ):

@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.support.stack import OPERATOR_SECRET
 
@@ -15,6 +16,12 @@ OPS = {"X-API-Key": OPERATOR_SECRET}
 def sign_in(page: Page, url: str, key: str = OPERATOR_SECRET) -> None:
     """Open the console and sign in with `key` (the way an operator does: type, Enter)."""
     page.goto(f"{url}/")
+    started = "() => !document.getElementById('signin').hidden"
+    try:
+        page.wait_for_function(started, timeout=30_000)
+    except PlaywrightTimeoutError:  # a module dropped by ERR_NETWORK_CHANGED: load it again
+        page.reload()
+        page.wait_for_function(started)
     page.get_by_label("Operator key").fill(key)
     page.get_by_label("Operator key").press("Enter")
     if key == OPERATOR_SECRET:
