@@ -19,6 +19,7 @@ from api_gateway.ratelimit import RateLimiter
 from api_gateway.routes import telemetry_router
 from api_gateway.settings import GatewaySettings
 from common.broker import Broker
+from common.docs import install_offline_docs
 from common.http import health_router
 from common.topology import Names, declare_exchange
 
@@ -68,7 +69,10 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         version="1.0.0",
         description="Authenticates and validates Megapack and EV telemetry and publishes it.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    install_offline_docs(app)
     app.include_router(health_router(ready))
     intake = TelemetryIntake(settings=settings, lanes=lanes, limiter=limiter)
     app.include_router(telemetry_router(intake))

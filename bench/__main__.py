@@ -14,6 +14,7 @@ import orjson
 import uvloop
 from rich.console import Console
 
+from bench import console as console_bench
 from bench import groups, kpis, replay, scenarios, simulated
 from bench.report import judge, print_report
 from bench.stack import Options, Stack
@@ -31,6 +32,7 @@ ALL = (
     "groups",
     "replay",
     "kpis",
+    "console",
 )
 
 
@@ -126,6 +128,8 @@ async def run(stack: Stack) -> dict[str, Any]:
     if "kpis" in chosen:  # its own scratch database: 20 units x 30 days at 10 s
         server = stack.options.database_url.rsplit("/", 1)[0]
         results["kpis"] = await kpis.measure(server, units=20, days=30, interval_s=10.0, rounds=2)
+    if "console" in chosen:  # the web console against 10,000 units (docs/PERFORMANCE.md)
+        results["console"] = await console_bench.scenario(stack)
     return results
 
 

@@ -9,9 +9,11 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from common.broker import Broker
 from common.db import TRANSIENT_DB_ERRORS, create_pool
+from common.docs import install_offline_docs
 from common.http import health_router, install_error_handlers
 from common.topology import Names, declare_commands
 from control_service import handlers
@@ -91,9 +93,20 @@ def create_app(settings: ControlSettings) -> FastAPI:
         description="Operator commands to Megapacks and EVs, delivered through RabbitMQ and "
         "tracked until the unit completes, rejects or fails them, or they expire.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    install_offline_docs(app)
     app.include_router(health_router(ready))
     app.include_router(commands_router(settings, publisher))
     app.include_router(groups_router(settings, publisher))
+    # The web console (served by the monitoring service) calls this API from the browser.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=list(settings.console_origins),
+        allow_methods=["GET", "POST"],
+        allow_headers=["X-API-Key", "Content-Type", "Idempotency-Key"],
+        max_age=600,
+    )
     install_error_handlers(app, transient=TRANSIENT_DB_ERRORS)
     return app

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import re
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
 
 from common.settings import BaseServiceSettings, OperatorKeysMixin, RefusedDeviceKeysMixin
 
@@ -28,6 +32,23 @@ class ControlSettings(OperatorKeysMixin, RefusedDeviceKeysMixin, BaseServiceSett
     # How long an answer is retried against a database in trouble before it goes back to the
     # queue (and, after the delivery limit, to the dead-letter queue: never dropped).
     ack_retry_for_s: float = Field(default=30.0, gt=0, le=3600)
+
+    # Origins whose pages may call this API from a browser (the web console, docs/API.md).
+    console_origins: Annotated[tuple[str, ...], NoDecode] = (
+        "http://localhost:8002",
+        "http://127.0.0.1:8002",
+    )
+
+    @field_validator("console_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> tuple[str, ...]:
+        if isinstance(value, tuple):
+            return value
+        origins = tuple(part.strip().rstrip("/") for part in str(value).split(",") if part.strip())
+        for origin in origins:
+            if not re.fullmatch(r"https?://[^/\s*]+", origin):
+                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port])")
+        return origins
 
 
 class ClientSettings(BaseServiceSettings):

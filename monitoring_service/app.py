@@ -16,6 +16,7 @@ from rich.console import Console
 
 from common.broker import Broker
 from common.db import TRANSIENT_DB_ERRORS, create_pool
+from common.docs import install_offline_docs
 from common.http import health_router, install_error_handlers
 from common.topology import Names, declare_alert_notifications, declare_exchange
 from monitoring_service.api import monitoring_router
@@ -25,6 +26,7 @@ from monitoring_service.kpi_api import kpi_router
 from monitoring_service.notifier import Notifier, WebhookPolicy
 from monitoring_service.probes import BrokerQueueProbe, GatewayScraper
 from monitoring_service.settings import MonitoringSettings
+from monitoring_service.web.routes import install_console
 
 log = structlog.get_logger("monitoring_service")
 
@@ -131,6 +133,8 @@ def create_app(settings: MonitoringSettings, *, console: Console | None = None) 
         log.info("monitoring_service_started", interval_s=settings.monitor_interval_s)
         yield
         scheduler.shutdown(wait=False)
+        if getattr(app.state, "live", None) is not None:
+            await app.state.live.close()
         if in_flight:  # let a run that started finish its transaction and its report
             await asyncio.wait(in_flight, timeout=SHUTDOWN_WAIT_S)
         if notifier is not None:
@@ -151,9 +155,13 @@ def create_app(settings: MonitoringSettings, *, console: Console | None = None) 
         version="1.0.0",
         description="Fleet reports, stateful alerts, units and their telemetry.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    install_offline_docs(app)
     app.include_router(health_router(ready))
     app.include_router(monitoring_router(settings))
     app.include_router(kpi_router(settings))
+    install_console(app, settings)
     install_error_handlers(app, transient=TRANSIENT_DB_ERRORS)
     return app

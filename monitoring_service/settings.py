@@ -10,6 +10,7 @@ from pydantic_settings import NoDecode
 
 from common.settings import BaseServiceSettings, OperatorKeysMixin, RefusedDeviceKeysMixin
 from monitoring_service.rules import RULE_NAMES, parse_tuning
+from monitoring_service.web.settings import ConsoleSettings
 
 
 class ReportSettings(BaseServiceSettings):
@@ -74,7 +75,9 @@ class ReportSettings(BaseServiceSettings):
         return names
 
 
-class MonitoringSettings(OperatorKeysMixin, RefusedDeviceKeysMixin, ReportSettings):
+class MonitoringSettings(
+    OperatorKeysMixin, RefusedDeviceKeysMixin, ConsoleSettings, ReportSettings
+):
     """Everything the monitoring service reads from the environment."""
 
     monitoring_port: int = Field(default=8002, ge=1, le=65535)
