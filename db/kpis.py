@@ -167,19 +167,16 @@ async def scope_units(
     scope: str,
     scope_id: str | None,
     default_capacity_kwh: float,
-    unit_prefix: str = "",
 ) -> list[asyncpg.Record]:
-    """The Megapacks of a unit / site / fleet scope (ids starting with the prefix), with
-    their capacity (kWh)."""
+    """The Megapacks of a unit / site / fleet scope, with their capacity (kWh)."""
     return await conn.fetch(
         """SELECT unit_id, coalesce(capacity_kwh, $3) AS capacity_kwh FROM units
-           WHERE kind = 'megapack' AND starts_with(unit_id, $4)
+           WHERE kind = 'megapack'
              AND ($1 <> 'unit' OR unit_id = $2) AND ($1 <> 'site' OR site_id = $2)
            ORDER BY unit_id""",
         scope,
         scope_id,
         default_capacity_kwh,
-        unit_prefix,
     )
 
 

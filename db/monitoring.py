@@ -1,6 +1,6 @@
 """SQL of the monitoring report: window figures from telemetry, current state from `units`.
 
-Every query takes a unit id prefix (empty: the whole fleet) so a report can be scoped.
+The report covers the whole fleet of the database.
 "Reporting" means the unit's latest reading is at most `stale_after_s` older than the end of
 the window.
 """
@@ -26,14 +26,12 @@ WINDOW_LOOKBACK_S = 3600.0
 INGEST = """
 WITH stored AS (
     SELECT 'megapack' AS kind, stored_at - received_at AS lag FROM megapack_telemetry
-    WHERE time >= $1::timestamptz - make_interval(secs => $4::float8)
+    WHERE time >= $1::timestamptz - make_interval(secs => $3::float8)
       AND stored_at >= $1::timestamptz AND stored_at < $2::timestamptz
-      AND unit_id LIKE $3 || '%'
     UNION ALL
     SELECT 'ev', stored_at - received_at FROM ev_telemetry
-    WHERE time >= $1::timestamptz - make_interval(secs => $4::float8)
+    WHERE time >= $1::timestamptz - make_interval(secs => $3::float8)
       AND stored_at >= $1::timestamptz AND stored_at < $2::timestamptz
-      AND vehicle_id LIKE $3 || '%'
 )
 SELECT count(*) FILTER (WHERE kind = 'megapack') AS megapack_readings,
        count(*) FILTER (WHERE kind = 'ev') AS ev_readings,
@@ -44,9 +42,9 @@ FROM stored
 
 NEW_FAULTS = """
 SELECT count(*) FROM megapack_telemetry t
-WHERE t.time >= $1::timestamptz - make_interval(secs => $4::float8)
+WHERE t.time >= $1::timestamptz - make_interval(secs => $3::float8)
   AND t.stored_at >= $1::timestamptz AND t.stored_at < $2::timestamptz
-  AND t.unit_id LIKE $3 || '%' AND t.state = 'FAULT'
+  AND t.state = 'FAULT'
   AND coalesce((SELECT p.state FROM megapack_telemetry p
                 WHERE p.unit_id = t.unit_id AND p.time < t.time
                 ORDER BY p.time DESC LIMIT 1), '') <> 'FAULT'
@@ -56,43 +54,43 @@ MEGAPACKS = """
 SELECT count(*) AS units,
        avg(last_soc_percent) AS soc_mean, min(last_soc_percent) AS soc_min,
        max(last_soc_percent) AS soc_max,
-       count(*) FILTER (WHERE last_soc_percent < $2) AS low_soc,
+       count(*) FILTER (WHERE last_soc_percent < $1) AS low_soc,
        count(*) FILTER (WHERE last_state = 'FAULT') AS in_fault
-FROM units WHERE kind = 'megapack' AND unit_id LIKE $1 || '%'
+FROM units WHERE kind = 'megapack'
 """
 
 SITES = """
 SELECT site_id, count(*) AS units,
        count(*) FILTER (WHERE reporting) AS reporting,
-       sum(last_soc_percent / 100 * coalesce(capacity_kwh, $4)) / 1000 AS energy_stored_mwh,
+       sum(last_soc_percent / 100 * coalesce(capacity_kwh, $3)) / 1000 AS energy_stored_mwh,
        coalesce(sum(last_power_kw) FILTER (WHERE reporting), 0) / 1000 AS net_power_mw,
        coalesce(sum(-last_power_kw) FILTER (WHERE reporting AND last_power_kw < 0), 0) / 1000
            AS charging_mw,
        coalesce(sum(last_power_kw) FILTER (WHERE reporting AND last_power_kw > 0), 0) / 1000
            AS discharging_mw
-FROM (SELECT *, last_seen >= $2::timestamptz - make_interval(secs => $3::float8) AS reporting
+FROM (SELECT *, last_seen >= $1::timestamptz - make_interval(secs => $2::float8) AS reporting
       FROM units
-      WHERE kind = 'megapack' AND unit_id LIKE $1 || '%') mp
+      WHERE kind = 'megapack') mp
 GROUP BY site_id ORDER BY site_id
 """
 
 UNITS = """
 SELECT kind, count(*) AS total,
        count(*) FILTER (
-           WHERE last_seen >= $2::timestamptz - make_interval(secs => $3::float8)
+           WHERE last_seen >= $1::timestamptz - make_interval(secs => $2::float8)
        ) AS reporting
-FROM units WHERE unit_id LIKE $1 || '%' GROUP BY kind
+FROM units GROUP BY kind
 """
 
 EVS = """
 SELECT count(*) AS total,
        count(*) FILTER (WHERE reporting AND latest.speed_kmh > 0) AS driving,
        count(*) FILTER (WHERE reporting AND u.last_state = 'CHARGING') AS charging,
-       count(*) FILTER (WHERE u.last_soc_percent < $4) AS low_battery,
-       count(*) FILTER (WHERE u.last_soc_percent < $5) AS critical_battery
-FROM (SELECT *, last_seen >= $2::timestamptz - make_interval(secs => $3::float8) AS reporting
+       count(*) FILTER (WHERE u.last_soc_percent < $3) AS low_battery,
+       count(*) FILTER (WHERE u.last_soc_percent < $4) AS critical_battery
+FROM (SELECT *, last_seen >= $1::timestamptz - make_interval(secs => $2::float8) AS reporting
       FROM units
-      WHERE kind = 'ev' AND unit_id LIKE $1 || '%') u
+      WHERE kind = 'ev') u
 LEFT JOIN LATERAL (
     SELECT e.speed_kmh FROM ev_telemetry e
     WHERE e.vehicle_id = u.unit_id ORDER BY e.time DESC LIMIT 1
@@ -102,7 +100,7 @@ LEFT JOIN LATERAL (
 FAULT_CODES = """
 SELECT code, count(*) AS units
 FROM units, unnest(last_fault_codes) AS code
-WHERE kind = 'megapack' AND last_state = 'FAULT' AND unit_id LIKE $1 || '%'
+WHERE kind = 'megapack' AND last_state = 'FAULT'
 GROUP BY code ORDER BY count(*) DESC, code
 """
 
@@ -110,35 +108,31 @@ GROUP BY code ORDER BY count(*) DESC, code
 WORST_UNITS = """
 SELECT unit_id, kind, coalesce(site_id, fleet_id) AS group_id, last_state, last_soc_percent,
        last_temperature_c, last_power_kw, last_fault_codes,
-       greatest(extract(epoch FROM $2::timestamptz - last_seen), 0)::float8 AS silent_s,
-       last_seen < $2::timestamptz - make_interval(secs => $3::float8) AS stale
-FROM units WHERE unit_id LIKE $1 || '%'
+       greatest(extract(epoch FROM $1::timestamptz - last_seen), 0)::float8 AS silent_s,
+       last_seen < $1::timestamptz - make_interval(secs => $2::float8) AS stale
+FROM units
 ORDER BY (last_state = 'FAULT') DESC,
-         (last_seen < $2::timestamptz - make_interval(secs => $3::float8)) DESC,
+         (last_seen < $1::timestamptz - make_interval(secs => $2::float8)) DESC,
          last_soc_percent ASC, unit_id
-LIMIT $4
+LIMIT $3
 """
 
 
-async def ingest_figures(
-    conn: Conn, *, start: datetime, end: datetime, unit_prefix: str
-) -> asyncpg.Record:
+async def ingest_figures(conn: Conn, *, start: datetime, end: datetime) -> asyncpg.Record:
     """Readings stored in [start, end) per kind and the ingest lag percentiles (ms)."""
-    row = await conn.fetchrow(INGEST, start, end, unit_prefix, WINDOW_LOOKBACK_S)
+    row = await conn.fetchrow(INGEST, start, end, WINDOW_LOOKBACK_S)
     assert row is not None
     return row  # type: ignore[no-any-return]
 
 
-async def new_faults(conn: Conn, *, start: datetime, end: datetime, unit_prefix: str) -> int:
+async def new_faults(conn: Conn, *, start: datetime, end: datetime) -> int:
     """Megapack readings stored in the window that enter FAULT (the previous one was not)."""
-    return int(await conn.fetchval(NEW_FAULTS, start, end, unit_prefix, WINDOW_LOOKBACK_S))
+    return int(await conn.fetchval(NEW_FAULTS, start, end, WINDOW_LOOKBACK_S))
 
 
-async def megapack_figures(
-    conn: Conn, *, unit_prefix: str, low_soc_percent: float
-) -> asyncpg.Record:
+async def megapack_figures(conn: Conn, *, low_soc_percent: float) -> asyncpg.Record:
     """Fleet SOC mean/min/max, units under the low threshold and units in FAULT."""
-    row = await conn.fetchrow(MEGAPACKS, unit_prefix, low_soc_percent)
+    row = await conn.fetchrow(MEGAPACKS, low_soc_percent)
     assert row is not None
     return row  # type: ignore[no-any-return]
 
@@ -146,47 +140,43 @@ async def megapack_figures(
 async def site_figures(
     conn: Conn,
     *,
-    unit_prefix: str,
     end: datetime,
     stale_after_s: float,
     capacity_kwh: float,
 ) -> list[asyncpg.Record]:
     """Per site: units, energy stored (MWh) and power of the reporting units (MW)."""
-    return await conn.fetch(SITES, unit_prefix, end, stale_after_s, capacity_kwh)
+    return await conn.fetch(SITES, end, stale_after_s, capacity_kwh)
 
 
-async def unit_counts(
-    conn: Conn, *, unit_prefix: str, end: datetime, stale_after_s: float
-) -> list[asyncpg.Record]:
+async def unit_counts(conn: Conn, *, end: datetime, stale_after_s: float) -> list[asyncpg.Record]:
     """(kind, total, reporting) per kind."""
-    return await conn.fetch(UNITS, unit_prefix, end, stale_after_s)
+    return await conn.fetch(UNITS, end, stale_after_s)
 
 
 async def ev_figures(
     conn: Conn,
     *,
-    unit_prefix: str,
     end: datetime,
     stale_after_s: float,
     low_percent: float,
     critical_percent: float,
 ) -> asyncpg.Record:
     """EVs: total, driving and charging (reporting ones), low and critical battery."""
-    row = await conn.fetchrow(EVS, unit_prefix, end, stale_after_s, low_percent, critical_percent)
+    row = await conn.fetchrow(EVS, end, stale_after_s, low_percent, critical_percent)
     assert row is not None
     return row  # type: ignore[no-any-return]
 
 
-async def fault_code_counts(conn: Conn, *, unit_prefix: str) -> list[asyncpg.Record]:
+async def fault_code_counts(conn: Conn) -> list[asyncpg.Record]:
     """(code, units) over the Megapacks in FAULT now."""
-    return await conn.fetch(FAULT_CODES, unit_prefix)
+    return await conn.fetch(FAULT_CODES)
 
 
 async def worst_units(
-    conn: Conn, *, unit_prefix: str, end: datetime, stale_after_s: float, limit: int
+    conn: Conn, *, end: datetime, stale_after_s: float, limit: int
 ) -> list[asyncpg.Record]:
     """The units an operator should look at first."""
-    return await conn.fetch(WORST_UNITS, unit_prefix, end, stale_after_s, limit)
+    return await conn.fetch(WORST_UNITS, end, stale_after_s, limit)
 
 
 async def report_slot_taken(conn: Conn, *, slot_start: datetime) -> bool:

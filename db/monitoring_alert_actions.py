@@ -159,7 +159,7 @@ async def assign(conn: Conn, *, alert_id: int, by: str, to: str | None) -> bool 
         return True
 
 
-async def open_alerts_by_severity(conn: Conn, *, unit_prefix: str) -> list[asyncpg.Record]:
+async def open_alerts_by_severity(conn: Conn) -> list[asyncpg.Record]:
     """Per severity: active alerts not shelved, and listed ones not acknowledged."""
     return await conn.fetch(
         f"""SELECT severity,
@@ -167,7 +167,6 @@ async def open_alerts_by_severity(conn: Conn, *, unit_prefix: str) -> list[async
                                                    'active_acknowledged')) AS open,
                   count(*) FILTER (WHERE state IN ('active_unacknowledged',
                                                    'cleared_unacknowledged')) AS active
-           FROM alerts WHERE state <> 'cleared' AND NOT {SHELVED} AND unit_id LIKE $1 || '%'
+           FROM alerts WHERE state <> 'cleared' AND NOT {SHELVED}
            GROUP BY severity""",  # noqa: S608 (fixed expressions)
-        unit_prefix,
     )

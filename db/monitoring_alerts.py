@@ -16,13 +16,13 @@ ACTIVE = "('active_unacknowledged', 'active_acknowledged')"
 SEVERITY_RANK = "array_position(ARRAY['info', 'warning', 'critical'], {})"
 
 # Each rule's measurement for every unit near its condition, over the units' latest state.
-# $1 unit id prefix, $2 now, $3 enabled rule names, then each numeric rule's near bound
+# $1 now, $2 enabled rule names, then each numeric rule's near bound
 # (its mildest threshold, deadband included): the rules decide the severity in Python.
 MEASUREMENTS = """
 WITH mp AS (
     SELECT unit_id, site_id, last_state, last_soc_percent, last_temperature_c,
            last_fault_codes
-    FROM units WHERE kind = 'megapack' AND unit_id LIKE $1 || '%'
+    FROM units WHERE kind = 'megapack'
 ), ev AS (
     SELECT u.unit_id, u.fleet_id, u.last_soc_percent, u.last_temperature_c, latest.tire_psi
     FROM units u
@@ -30,14 +30,14 @@ WITH mp AS (
         SELECT e.tire_pressure_psi AS tire_psi FROM ev_telemetry e
         WHERE e.vehicle_id = u.unit_id ORDER BY e.time DESC LIMIT 1
     ) latest ON TRUE
-    WHERE u.kind = 'ev' AND u.unit_id LIKE $1 || '%'
+    WHERE u.kind = 'ev'
 ), found AS (
     SELECT 'megapack_temp' AS rule, unit_id, 'megapack' AS kind, site_id,
            NULL::text AS fleet_id, last_temperature_c AS value, '{}'::text[] AS fault_codes
-    FROM mp WHERE last_temperature_c >= $4
+    FROM mp WHERE last_temperature_c >= $3
     UNION ALL
     SELECT 'megapack_low_soc', unit_id, 'megapack', site_id, NULL, last_soc_percent, '{}'
-    FROM mp WHERE last_soc_percent <= $5
+    FROM mp WHERE last_soc_percent <= $4
     UNION ALL
     SELECT 'megapack_fault', unit_id, 'megapack', site_id, NULL, NULL, last_fault_codes
     FROM mp WHERE last_state = 'FAULT'
@@ -46,20 +46,20 @@ WITH mp AS (
     FROM mp WHERE last_state = 'OFFLINE'
     UNION ALL
     SELECT 'unit_stale', unit_id, kind, site_id, fleet_id,
-           extract(epoch FROM $2::timestamptz - last_seen)::float8, '{}'
+           extract(epoch FROM $1::timestamptz - last_seen)::float8, '{}'
     FROM units
-    WHERE unit_id LIKE $1 || '%' AND last_seen <= $2::timestamptz - make_interval(secs => $6)
+    WHERE last_seen <= $1::timestamptz - make_interval(secs => $5)
     UNION ALL
     SELECT 'ev_battery_temp', unit_id, 'ev', NULL, fleet_id, last_temperature_c, '{}'
-    FROM ev WHERE last_temperature_c >= $7
+    FROM ev WHERE last_temperature_c >= $6
     UNION ALL
     SELECT 'ev_battery_low', unit_id, 'ev', NULL, fleet_id, last_soc_percent, '{}'
-    FROM ev WHERE last_soc_percent <= $8
+    FROM ev WHERE last_soc_percent <= $7
     UNION ALL
     SELECT 'ev_tire_pressure_low', unit_id, 'ev', NULL, fleet_id, tire_psi, '{}'
-    FROM ev WHERE tire_psi <= $9
+    FROM ev WHERE tire_psi <= $8
 )
-SELECT * FROM found WHERE rule = ANY($3::text[]) ORDER BY rule, unit_id
+SELECT * FROM found WHERE rule = ANY($2::text[]) ORDER BY rule, unit_id
 """
 
 # One history row (and outbox entry) for an alert as it is after the change. An event of a
@@ -106,27 +106,25 @@ async def record_event(
 async def measurements(
     conn: Conn,
     *,
-    unit_prefix: str,
     now: datetime,
     enabled: tuple[str, ...],
     bounds: tuple[float, ...],
 ) -> list[asyncpg.Record]:
     """Rows (rule, unit_id, kind, site_id, fleet_id, value, fault_codes)."""
-    return await conn.fetch(MEASUREMENTS, unit_prefix, now, list(enabled), *bounds)
+    return await conn.fetch(MEASUREMENTS, now, list(enabled), *bounds)
 
 
-async def active_episodes(conn: Conn, *, unit_prefix: str) -> list[asyncpg.Record]:
+async def active_episodes(conn: Conn) -> list[asyncpg.Record]:
     """Active alerts (condition holding), locked for this transaction."""
     return await conn.fetch(
         f"SELECT alert_id, rule, unit_id, severity, fault_codes FROM alerts "  # noqa: S608
-        f"WHERE state IN {ACTIVE} AND unit_id LIKE $1 || '%' ORDER BY alert_id FOR UPDATE",
-        unit_prefix,
+        f"WHERE state IN {ACTIVE} ORDER BY alert_id FOR UPDATE"
     )
 
 
-async def timers(conn: Conn, *, unit_prefix: str) -> list[asyncpg.Record]:
+async def timers(conn: Conn) -> list[asyncpg.Record]:
     """The running on/off-delay timers."""
-    return await conn.fetch("SELECT * FROM alert_timers WHERE unit_id LIKE $1 || '%'", unit_prefix)
+    return await conn.fetch("SELECT * FROM alert_timers")
 
 
 async def save_timers(
@@ -256,15 +254,14 @@ async def clear_alert(conn: Conn, *, alert_id: int, at: datetime) -> bool:
     return True
 
 
-async def expire_shelves(conn: Conn, *, unit_prefix: str) -> list[int]:
+async def expire_shelves(conn: Conn) -> list[int]:
     """Unshelve the alerts whose shelf ran out (recording `unshelved`); their ids."""
     ids = [
         int(row["alert_id"])
         for row in await conn.fetch(
             """UPDATE alerts SET shelved_until = NULL, shelved_at = NULL, shelved_by = NULL,
                    shelve_reason = NULL, updated_at = now()
-               WHERE shelved_until <= now() AND unit_id LIKE $1 || '%' RETURNING alert_id""",
-            unit_prefix,
+               WHERE shelved_until <= now() RETURNING alert_id""",
         )
     ]
     for alert_id in ids:

@@ -56,11 +56,10 @@ def near_bounds(rules: tuple[Rule, ...], thresholds: Thresholds) -> tuple[float,
 
 
 async def _load(
-    conn: Conn, *, rules: tuple[Rule, ...], thresholds: Thresholds, now: datetime, prefix: str
+    conn: Conn, *, rules: tuple[Rule, ...], thresholds: Thresholds, now: datetime
 ) -> tuple[dict[Key, Measurement], dict[Key, Episode], dict[Key, Timer]]:
     rows = await sql.measurements(
         conn,
-        unit_prefix=prefix,
         now=now,
         enabled=tuple(rule.name for rule in rules),
         bounds=near_bounds(rules, thresholds),
@@ -77,7 +76,7 @@ async def _load(
             alert_id=row["alert_id"], rule=row["rule"], unit_id=row["unit_id"],
             severity=row["severity"], fault_codes=tuple(row["fault_codes"]),
         )
-        for row in await sql.active_episodes(conn, unit_prefix=prefix)
+        for row in await sql.active_episodes(conn)
     }  # fmt: skip
     running = {
         (row["rule"], row["unit_id"]): Timer(
@@ -85,7 +84,7 @@ async def _load(
             holding_severity=cast(Severity | None, row["holding_severity"]),
             gone_since=row["gone_since"],
         )
-        for row in await sql.timers(conn, unit_prefix=prefix)
+        for row in await sql.timers(conn)
     }
     return measured, active, running
 
@@ -142,19 +141,15 @@ async def _apply(
         log.info("alert_cleared", rule=rule.name, unit_id=unit_id, alert_id=episode.alert_id)
 
 
-async def evaluate_alerts(
-    *, conn: Conn, thresholds: Thresholds, now: datetime, unit_prefix: str = ""
-) -> AlertChanges:
+async def evaluate_alerts(*, conn: Conn, thresholds: Thresholds, now: datetime) -> AlertChanges:
     """Step every rule on every unit near its condition and write the changes.
 
     Runs inside the caller's transaction, which holds the evaluation lock.
     """
     rules = build_rules(thresholds)
     by_name = {rule.name: rule for rule in rules}
-    measured, active, running = await _load(
-        conn, rules=rules, thresholds=thresholds, now=now, prefix=unit_prefix
-    )
-    changes = AlertChanges(unshelved=await sql.expire_shelves(conn, unit_prefix=unit_prefix))
+    measured, active, running = await _load(conn, rules=rules, thresholds=thresholds, now=now)
+    changes = AlertChanges(unshelved=await sql.expire_shelves(conn))
     keep: list[tuple[str, str, datetime | None, str | None, datetime | None]] = []
     stop: list[Key] = []
     for key in sorted(set(measured) | set(active) | set(running)):
@@ -184,12 +179,10 @@ async def evaluate_alerts(
 
 
 async def evaluate_in_turn(
-    *, pool: asyncpg.Pool, thresholds: Thresholds, now: datetime, unit_prefix: str = ""
+    *, pool: asyncpg.Pool, thresholds: Thresholds, now: datetime
 ) -> AlertChanges | None:
     """Evaluate in a transaction of its own; None when another instance is evaluating."""
     async with pool.acquire() as conn, conn.transaction():
         if not await sql.try_evaluation_lock(conn):
             return None
-        return await evaluate_alerts(
-            conn=conn, thresholds=thresholds, now=now, unit_prefix=unit_prefix
-        )
+        return await evaluate_alerts(conn=conn, thresholds=thresholds, now=now)

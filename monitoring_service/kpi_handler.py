@@ -88,10 +88,8 @@ async def compute_kpis(
     query: KpiQuery,
     settings: KpiSettings,
     now: datetime | None = None,
-    unit_prefix: str = "",
 ) -> KpiReport:
-    """The KPI report of a query (KpiError 422 for a bad query, 404 for an unknown id);
-    `unit_prefix` narrows the scope to units whose id starts with it."""
+    """The KPI report of a query (KpiError 422 for a bad query, 404 for an unknown id)."""
     now = now or datetime.now(UTC)
     scope, bucket, start, end = checked_range(query, now=now)
     units = await kpi_sql.scope_units(
@@ -99,7 +97,6 @@ async def compute_kpis(
         scope=scope,
         scope_id=query.scope_id,
         default_capacity_kwh=settings.default_capacity_kwh,
-        unit_prefix=unit_prefix,
     )
     if not units and scope != "fleet":
         raise KpiError(404, f"unknown {scope} {query.scope_id!r}: no Megapack reported as it")

@@ -55,14 +55,12 @@ def kpi_colour(line: KpiLine) -> Literal["green", "yellow", "red"]:
     return "yellow" if line.gap_count or (available is not None and available < 99.0) else "green"
 
 
-_latest: dict[tuple[str, str], tuple[float, KpiLine]] = {}
+_latest: dict[str, tuple[float, KpiLine]] = {}
 
 
-async def today_line(
-    *, conn: Conn, settings: ReportSettings, end: datetime, unit_prefix: str = ""
-) -> KpiLine | None:
-    """Today's line (None without Megapacks); cached per database and unit prefix."""
-    key = (settings.database_url, unit_prefix)
+async def today_line(*, conn: Conn, settings: ReportSettings, end: datetime) -> KpiLine | None:
+    """Today's line (None without Megapacks); cached per database."""
+    key = settings.database_url
     cached = _latest.get(key)
     day = floor_to(end, "1d")
     if cached and cached[1].day == day and time.monotonic() - cached[0] < REFRESH_S:
@@ -76,7 +74,6 @@ async def today_line(
             expected_interval_s=settings.telemetry_interval_s,
         ),
         now=end,
-        unit_prefix=unit_prefix,
     )
     if not report.units:
         return None

@@ -71,45 +71,35 @@ async def compute_report(
     conn: Conn,
     settings: ReportSettings,
     end: datetime,
-    unit_prefix: str = "",
     rates: GatewayRates | None = None,
     sample: GatewaySample | None = None,
     queues: QueueSample | None = None,
 ) -> Report:
-    """The report of the window ending at `end`, over units whose id starts with the prefix."""
+    """The report of the window ending at `end`, over every unit of the database."""
     window_s = settings.monitor_interval_s
     start = end - timedelta(seconds=window_s)
     stale_s = settings.stale_after_s
-    ingest = await sql.ingest_figures(conn, start=start, end=end, unit_prefix=unit_prefix)
-    megapacks = await sql.megapack_figures(
-        conn, unit_prefix=unit_prefix, low_soc_percent=settings.low_soc_percent
-    )
+    ingest = await sql.ingest_figures(conn, start=start, end=end)
+    megapacks = await sql.megapack_figures(conn, low_soc_percent=settings.low_soc_percent)
     sites = await sql.site_figures(
         conn,
-        unit_prefix=unit_prefix,
         end=end,
         stale_after_s=stale_s,
         capacity_kwh=settings.megapack_capacity_kwh,
     )
     kinds = {
-        row["kind"]: row
-        for row in await sql.unit_counts(
-            conn, unit_prefix=unit_prefix, end=end, stale_after_s=stale_s
-        )
+        row["kind"]: row for row in await sql.unit_counts(conn, end=end, stale_after_s=stale_s)
     }
     evs = await sql.ev_figures(
         conn,
-        unit_prefix=unit_prefix,
         end=end,
         stale_after_s=stale_s,
         low_percent=settings.ev_low_battery_percent,
         critical_percent=settings.ev_critical_battery_percent,
     )
-    codes = await sql.fault_code_counts(conn, unit_prefix=unit_prefix)
-    alerts = await open_alerts_by_severity(conn, unit_prefix=unit_prefix)
-    worst = await sql.worst_units(
-        conn, unit_prefix=unit_prefix, end=end, stale_after_s=stale_s, limit=WORST_UNITS_LISTED
-    )
+    codes = await sql.fault_code_counts(conn)
+    alerts = await open_alerts_by_severity(conn)
+    worst = await sql.worst_units(conn, end=end, stale_after_s=stale_s, limit=WORST_UNITS_LISTED)
     total = sum(row["total"] for row in kinds.values())
     reporting = sum(row["reporting"] for row in kinds.values())
     open_by_severity = {severity: 0 for severity in SEVERITIES}
@@ -132,7 +122,7 @@ async def compute_report(
         ),
         faults=FaultFigures(
             units_in_fault=megapacks["in_fault"],
-            new_faults=await sql.new_faults(conn, start=start, end=end, unit_prefix=unit_prefix),
+            new_faults=await sql.new_faults(conn, start=start, end=end),
             by_code={row["code"]: row["units"] for row in codes},
             open_alerts=open_by_severity,
             unacknowledged_alerts=sum(row["active"] for row in alerts),
@@ -168,5 +158,5 @@ async def compute_report(
             )
             for row in worst
         ],
-        kpis_today=await today_line(conn=conn, settings=settings, end=end, unit_prefix=unit_prefix),
+        kpis_today=await today_line(conn=conn, settings=settings, end=end),
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -14,15 +13,12 @@ from db.monitoring_outbox import unpublished_events
 from monitoring_service import alert_handlers as handlers
 from monitoring_service.alerting import evaluate_in_turn
 from monitoring_service.job import thresholds_from
-from tests.integration.test_monitoring_report import add_megapack, report_settings
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    created = await asyncpg.create_pool(database_url, min_size=1, max_size=3)
-    assert created is not None
-    yield created
-    await created.close()
+from tests.integration.test_monitoring_alerts import own_database_pool  # noqa: F401 (`pool`)
+from tests.integration.test_monitoring_report import (  # noqa: F401 (`db`)
+    add_megapack,
+    own_database_connection,
+    report_settings,
+)
 
 
 async def _hot_unit(db: asyncpg.Connection, pool: asyncpg.Pool, temperature_c: float) -> str:
@@ -37,7 +33,6 @@ async def _hot_unit(db: asyncpg.Connection, pool: asyncpg.Pool, temperature_c: f
 async def _evaluate(pool: asyncpg.Pool, unit: str) -> None:
     changes = await evaluate_in_turn(
         pool=pool, thresholds=thresholds_from(report_settings()), now=datetime.now(UTC),
-        unit_prefix=unit,
     )  # fmt: skip
     assert changes is not None
 
@@ -104,11 +99,11 @@ async def test_a_shelf_expires_by_itself_and_carries_over_to_a_new_episode(
     await add_megapack(db, unit_id=unit, site_id=f"{unit}-SITE", at=now, soc=60, temperature_c=20)
     for offset_s in (1, 12):
         await evaluate_in_turn(pool=pool, thresholds=thresholds,
-                               now=now + timedelta(seconds=offset_s), unit_prefix=unit)  # fmt: skip
+                               now=now + timedelta(seconds=offset_s))  # fmt: skip
     later = now + timedelta(seconds=13)
     await add_megapack(db, unit_id=unit, site_id=f"{unit}-SITE", at=later, soc=60,
                        temperature_c=50)  # fmt: skip
-    await evaluate_in_turn(pool=pool, thresholds=thresholds, now=later, unit_prefix=unit)
+    await evaluate_in_turn(pool=pool, thresholds=thresholds, now=later)
     second, old = await _ids(pool, unit_id=unit)
     assert old == first
     new = await handlers.get_alert(pool=pool, alert_id=second)

@@ -41,7 +41,7 @@ async def conn(profile_url: str) -> AsyncIterator[asyncpg.Connection]:
 async def test_report_carries_the_day_so_far(conn: asyncpg.Connection, profile_url: str) -> None:
     settings = report_settings(database_url=profile_url, telemetry_interval_s=10.0)
     end = DAY + timedelta(hours=6)
-    report = await compute_report(conn=conn, settings=settings, end=end, unit_prefix="KPI-")
+    report = await compute_report(conn=conn, settings=settings, end=end)
     line = report.kpis_today
     assert line is not None
     assert line.day == DAY
@@ -58,7 +58,7 @@ async def test_report_carries_the_day_so_far(conn: asyncpg.Connection, profile_u
     assert "kpis today" in out.getvalue()
     assert "in 0.53 MWh  out 0.40 MWh  RTE 81.6 %" in out.getvalue()
     # The line is kept for a while rather than recomputed on every report.
-    again = await compute_report(conn=conn, settings=settings, end=end, unit_prefix="KPI-")
+    again = await compute_report(conn=conn, settings=settings, end=end)
     assert again.kpis_today is line
 
 

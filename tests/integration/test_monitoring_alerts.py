@@ -19,7 +19,12 @@ from monitoring_service.alerting import evaluate_in_turn
 from monitoring_service.app import declare_monitoring
 from monitoring_service.job import thresholds_from
 from monitoring_service.outbox import publish_events
-from tests.integration.test_monitoring_report import add_ev, add_megapack, report_settings
+from tests.integration.test_monitoring_report import (  # noqa: F401 (`db`)
+    add_ev,
+    add_megapack,
+    own_database_connection,
+    report_settings,
+)
 
 RULE = "ev_battery_temp"
 
@@ -72,9 +77,10 @@ async def _alerts(db: asyncpg.Connection, unit_id: str) -> list[asyncpg.Record]:
     return await db.fetch("SELECT * FROM alerts WHERE unit_id = $1 ORDER BY alert_id", unit_id)
 
 
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    created = await asyncpg.create_pool(database_url, min_size=1, max_size=3)
+@pytest.fixture(name="pool")
+async def own_database_pool(fresh_database: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on the test's own database (the one `db` is connected to)."""
+    created = await asyncpg.create_pool(fresh_database, min_size=1, max_size=3)
     assert created is not None
     yield created
     await created.close()
@@ -105,7 +111,6 @@ async def test_a_hot_episode_is_one_alert_warning_then_critical_then_cleared(
                            temperature_c=temperature)  # fmt: skip
         changes = await evaluate_in_turn(
             pool=pool, thresholds=thresholds, now=at + timedelta(milliseconds=500),
-            unit_prefix=unit,
         )  # fmt: skip
         assert changes is not None
         await _publish_all(pool, broker)
@@ -142,7 +147,7 @@ async def test_an_ev_battery_chattering_at_its_threshold_makes_one_alert(
         await add_ev(db, vehicle_id=vehicle, fleet_id="F", at=at, soc=70,
                      temperature_c=temperature)  # fmt: skip
         now = at + timedelta(milliseconds=500)
-        await evaluate_in_turn(pool=pool, thresholds=thresholds, now=now, unit_prefix=vehicle)
+        await evaluate_in_turn(pool=pool, thresholds=thresholds, now=now)
     rows = await _alerts(db, vehicle)
     assert [(row["rule"], row["severity"], row["state"]) for row in rows] == [
         (RULE, "critical", "active_unacknowledged")
@@ -154,7 +159,7 @@ async def test_an_ev_battery_chattering_at_its_threshold_makes_one_alert(
 
 
 async def test_a_restart_mid_episode_keeps_one_alert(
-    db: asyncpg.Connection, database_url: str
+    db: asyncpg.Connection, fresh_database: str
 ) -> None:
     unit = f"RST{uuid.uuid4().hex[:8]}-MP"
     thresholds = thresholds_from(report_settings())
@@ -162,10 +167,10 @@ async def test_a_restart_mid_episode_keeps_one_alert(
     await add_megapack(db, unit_id=unit, site_id="S", at=now - timedelta(seconds=2), soc=50,
                        temperature_c=47)  # fmt: skip
     for _ in range(2):  # each pass is a fresh process: nothing carried over but the database
-        fresh = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+        fresh = await asyncpg.create_pool(fresh_database, min_size=1, max_size=1)
         assert fresh is not None
         try:
-            await evaluate_in_turn(pool=fresh, thresholds=thresholds, now=now, unit_prefix=unit)
+            await evaluate_in_turn(pool=fresh, thresholds=thresholds, now=now)
         finally:
             await fresh.close()
     rows = await _alerts(db, unit)
@@ -179,17 +184,17 @@ async def test_a_restart_mid_episode_keeps_one_alert(
 
 
 async def test_two_instances_evaluating_together_raise_one_alert(
-    db: asyncpg.Connection, database_url: str
+    db: asyncpg.Connection, fresh_database: str
 ) -> None:
     unit = f"TWO{uuid.uuid4().hex[:8]}-MP"
     thresholds = thresholds_from(report_settings())
     now = datetime.now(UTC)
     await add_megapack(db, unit_id=unit, site_id="S", at=now, soc=5, state="FAULT",
                        codes=["BMS_COMM"])  # fmt: skip
-    pools = [await asyncpg.create_pool(database_url, min_size=1, max_size=1) for _ in range(2)]
+    pools = [await asyncpg.create_pool(fresh_database, min_size=1, max_size=1) for _ in range(2)]
     try:
         results = await asyncio.gather(
-            *(evaluate_in_turn(pool=p, thresholds=thresholds, now=now, unit_prefix=unit)
+            *(evaluate_in_turn(pool=p, thresholds=thresholds, now=now)
               for p in pools if p is not None)
         )  # fmt: skip
     finally:
@@ -241,7 +246,7 @@ async def test_acknowledging_moves_an_active_or_a_cleared_alert_once(
 
 
 async def test_an_on_delay_running_when_the_service_restarts_is_not_forgotten(
-    db: asyncpg.Connection, database_url: str
+    db: asyncpg.Connection, fresh_database: str
 ) -> None:
     unit = f"DLY{uuid.uuid4().hex[:8]}-MP"
     settings = report_settings(alert_rule_tuning="megapack_temp.on_delay_s=20")
@@ -249,12 +254,11 @@ async def test_an_on_delay_running_when_the_service_restarts_is_not_forgotten(
     start = datetime.now(UTC) - timedelta(seconds=30)
     await add_megapack(db, unit_id=unit, site_id="S", at=start, soc=50, temperature_c=47)
     for offset_s in (0, 10, 20):  # a fresh process each time: nothing kept but the database
-        fresh = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+        fresh = await asyncpg.create_pool(fresh_database, min_size=1, max_size=1)
         assert fresh is not None
         try:
             changes = await evaluate_in_turn(
                 pool=fresh, thresholds=thresholds, now=start + timedelta(seconds=offset_s),
-                unit_prefix=unit,
             )  # fmt: skip
         finally:
             await fresh.close()
@@ -273,9 +277,9 @@ async def test_a_silent_unit_raises_unit_stale_until_it_reports(
     thresholds = thresholds_from(report_settings())  # STALE_AFTER_S 30
     now = datetime.now(UTC)
     await add_megapack(db, unit_id=unit, site_id="S", at=now - timedelta(seconds=45), soc=50)
-    first = await evaluate_in_turn(pool=pool, thresholds=thresholds, now=now, unit_prefix=unit)
+    first = await evaluate_in_turn(pool=pool, thresholds=thresholds, now=now)
     await add_megapack(db, unit_id=unit, site_id="S", at=now - timedelta(seconds=1), soc=50)
-    second = await evaluate_in_turn(pool=pool, thresholds=thresholds, now=now, unit_prefix=unit)
+    second = await evaluate_in_turn(pool=pool, thresholds=thresholds, now=now)
     assert first is not None
     assert second is not None
     rows = await _alerts(db, unit)
@@ -294,9 +298,9 @@ async def test_a_megapack_reporting_offline_raises_until_it_reports_again(
     now = datetime.now(UTC)
     await add_megapack(db, unit_id=unit, site_id="S", at=now - timedelta(seconds=2), soc=50,
                        state="OFFLINE")  # fmt: skip
-    first = await evaluate_in_turn(pool=pool, thresholds=thresholds, now=now, unit_prefix=unit)
+    first = await evaluate_in_turn(pool=pool, thresholds=thresholds, now=now)
     await add_megapack(db, unit_id=unit, site_id="S", at=now - timedelta(seconds=1), soc=50)
-    second = await evaluate_in_turn(pool=pool, thresholds=thresholds, now=now, unit_prefix=unit)
+    second = await evaluate_in_turn(pool=pool, thresholds=thresholds, now=now)
     assert first is not None
     assert second is not None
     rows = await _alerts(db, unit)
@@ -315,7 +319,7 @@ async def test_new_fault_codes_update_the_open_fault_alert(
     for offset, codes in ((3, ["BMS_COMM"]), (2, ["BMS_COMM", "GROUND_FAULT"])):
         await add_megapack(db, unit_id=unit, site_id="S", at=now - timedelta(seconds=offset),
                            soc=50, state="FAULT", codes=codes)  # fmt: skip
-        await evaluate_in_turn(pool=pool, thresholds=thresholds, now=now, unit_prefix=unit)
+        await evaluate_in_turn(pool=pool, thresholds=thresholds, now=now)
     rows = await _alerts(db, unit)
     assert [(row["rule"], row["state"]) for row in rows] == [
         ("megapack_fault", "active_unacknowledged")

@@ -27,6 +27,14 @@ from tests.support.stack import Service
 CAPACITY_KWH = 3854.0
 
 
+@pytest.fixture(name="db")
+async def own_database_connection(fresh_database: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to a database of this test's own: a report covers every unit in it."""
+    conn = await asyncpg.connect(fresh_database)
+    yield conn
+    await conn.close()
+
+
 def report_settings(**overrides: object) -> ReportSettings:
     """Settings of these tests, independent of the environment."""
     values: dict[str, object] = {
@@ -191,7 +199,7 @@ async def test_every_figure_equals_the_hand_computed_value(db: asyncpg.Connectio
     prefix, now = fresh_prefix(), datetime.now(UTC)
     await add_known_fleet(db, prefix, now)
 
-    report = await compute_report(conn=db, settings=report_settings(), end=now, unit_prefix=prefix)
+    report = await compute_report(conn=db, settings=report_settings(), end=now)
 
     ingest = report.ingest
     # Stored in the last 10 s: MP1, MP2, MP3, MP5 and EV1, EV2 (lags 200/400/600/800, 1000/100).
@@ -241,10 +249,8 @@ async def test_open_alerts_by_severity_count_after_evaluation(db: asyncpg.Connec
     await add_known_fleet(db, prefix, now)
     settings = report_settings()
     async with db.transaction():
-        changes = await evaluate_alerts(
-            conn=db, thresholds=thresholds_from(settings), now=now, unit_prefix=prefix
-        )
-    report = await compute_report(conn=db, settings=settings, end=now, unit_prefix=prefix)
+        changes = await evaluate_alerts(conn=db, thresholds=thresholds_from(settings), now=now)
+    report = await compute_report(conn=db, settings=settings, end=now)
     # critical: MP3 temp 60 °C (one alert, not a warning beside it), MP3 and MP5 FAULT,
     # EV2 battery 59 °C, EV3 battery 5 % (< 10 %);
     # warning: MP2 SOC 10 %, MP2 temp 50 °C, MP4 EV3 EV4 stale, EV2 tires 29 psi.
@@ -252,10 +258,8 @@ async def test_open_alerts_by_severity_count_after_evaluation(db: asyncpg.Connec
     assert report.faults.unacknowledged_alerts == len(changes.raised) == 11
 
 
-async def test_an_empty_scope_is_a_report_of_zeros(db: asyncpg.Connection) -> None:
-    report = await compute_report(
-        conn=db, settings=report_settings(), end=datetime.now(UTC), unit_prefix=fresh_prefix()
-    )
+async def test_an_empty_database_is_a_report_of_zeros(db: asyncpg.Connection) -> None:
+    report = await compute_report(conn=db, settings=report_settings(), end=datetime.now(UTC))
     assert (report.ingest.megapack_readings, report.ingest.ev_readings) == (0, 0)
     assert (report.units.total, report.evs.total, report.faults.units_in_fault) == (0, 0, 0)
     assert report.soc.sites == []
