@@ -24,6 +24,12 @@ REVIEWED = {
     "db/commands.py::_transition_sql": "statuses from the fixed PREDECESSORS table, at import",
     "db/monitoring_queries.py::latest_reading": "table and column from the fixed _TABLES",
     "db/monitoring_queries.py::telemetry": "table and column names from the fixed _TABLES",
+    "db/command_groups.py::units_for": "one of three fixed WHERE clauses on the fixed _UNIT",
+    "db/command_jobs.py::verify_effects": "fixed fragments: _MATCHES (EFFECT_TOLERANCE), lag",
+    "db/kpis.py": "fragments from ORIGIN, the fixed STATES and the partials constants only",
+    "db/monitoring_alert_actions.py::list_alerts": "COLUMNS: the fixed SHELVED expression",
+    "db/monitoring_alert_actions.py::get_alert": "COLUMNS: the fixed SHELVED expression",
+    "db/monitoring_alerts.py::change_severity": "SEVERITY_RANK over fixed column names",
 }
 SQL_WORDS = ("SELECT ", "INSERT ", "UPDATE ", "DELETE ", "CREATE ", "DROP ", "ALTER ")
 
