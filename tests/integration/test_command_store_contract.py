@@ -17,8 +17,8 @@ from control_service.delivering import DeliveryStore
 from control_service.handlers import CommandStore
 from control_service.model import CommandRecord, NewCommand, UnitRecord
 from db.commands import CommandRepository
+from tests.support.control_fakes import FakeStore
 from tests.support.databases import create_database, drop_database
-from tests.unit.test_control_handlers import FakeStore
 
 UNIT = "MP-CONTRACT"
 # How a fresh command is brought to each status through the store's own moves.
