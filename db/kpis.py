@@ -124,7 +124,8 @@ SELECT out_bucket, unit_id,
 FROM edges GROUP BY out_bucket, unit_id)
 SELECT out_bucket AS bucket, count(*) AS units_reporting,
        sum(charged_kwh) AS charged_kwh, sum(discharged_kwh) AS discharged_kwh,
-       sum((soc_end - soc_start) / 100.0 * coalesce(u.capacity_kwh, $5)) AS stored_change_kwh,
+       sum((soc_end * coalesce(soh_last, 100.0) - soc_start * coalesce(soh_first, 100.0))
+           / 10000.0 * coalesce(u.capacity_kwh, $5)) AS stored_change_kwh,
        {", ".join(f"sum(state_{code}) AS state_{code}" for code in range(len(STATES)))},
        sum(readings)::bigint AS readings, min(power_min_kw) AS power_min_kw,
        max(power_max_kw) AS power_max_kw, avg(soh_first) AS soh_first, avg(soh_last) AS soh_last

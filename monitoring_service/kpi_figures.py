@@ -47,7 +47,9 @@ class KpiBucket(BaseModel):
     energy_charged_kwh: float
     energy_discharged_kwh: float
     stored_energy_change_kwh: float = Field(description="Σ (SOC_end − SOC_start) × capacity")
-    rte_percent: float | None = Field(description="discharged / (charged − stored change)")
+    rte_percent: float | None = Field(
+        description="η², η × charged − discharged / η = stored change"
+    )
     equivalent_full_cycles: float
     availability_percent: float | None
     planned_outage_percent: float | None = Field(description="time in MAINTENANCE")
@@ -101,11 +103,21 @@ def _percent(part: float, whole: float) -> float | None:
 def rte_percent(
     charged_kwh: float, discharged_kwh: float, stored_change_kwh: float
 ) -> float | None:
-    """Round-trip efficiency; null without charge, or when nothing net went in."""
-    cycled_in = charged_kwh - stored_change_kwh
-    if charged_kwh <= 0 or cycled_in <= 0:
+    """Round-trip efficiency corrected for the change in stored energy ΔE; null without
+    charge, or when nothing net went in; 0 when nothing came out.
+
+    With the same efficiency η each way, E_chg × η − E_dis / η = ΔE, so
+    η = (ΔE + √(ΔE² + 4 · E_chg · E_dis)) / (2 · E_chg) and RTE = η². The simpler
+    E_dis / (E_chg − ΔE) charges the loss of storing ΔE to the round trip: on a simulated day
+    a unit ending 1,700 kWh fuller read 89.7 % for 92.0 % (docs/API.md).
+    """
+    if charged_kwh <= 0 or charged_kwh - stored_change_kwh <= 0:
         return None
-    return discharged_kwh / cycled_in * 100.0
+    if discharged_kwh <= 0:
+        return 0.0
+    d = stored_change_kwh
+    eta = (d + math.sqrt(d * d + 4.0 * charged_kwh * discharged_kwh)) / (2.0 * charged_kwh)
+    return eta * eta * 100.0
 
 
 def build_bucket(

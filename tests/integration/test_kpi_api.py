@@ -19,6 +19,7 @@ from monitoring_service.kpi_api import CSV_COLUMNS, kpi_router
 from monitoring_service.settings import MonitoringSettings
 from tests.integration.test_kpis import _profile_database
 from tests.support.databases import drop_database
+from tests.support.energy import rte_percent_of
 from tests.support.kpi_profile import SITE
 
 OPS = {"X-API-Key": "ops-kpi-secret"}
@@ -64,7 +65,7 @@ async def test_json_answer(http: httpx.AsyncClient) -> None:
     (day,) = body["items"]
     assert day["energy_charged_kwh"] == pytest.approx(530.0)
     assert day["energy_discharged_kwh"] == pytest.approx(400.0)
-    assert day["rte_percent"] == pytest.approx(400.0 / 490.0 * 100)
+    assert day["rte_percent"] == pytest.approx(rte_percent_of(530.0, 400.0, 39.36))
     assert day["gap_count"] == 3
     assert day["gaps"][0]["unit_id"] == "KPI-K1"
 

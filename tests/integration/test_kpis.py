@@ -20,6 +20,7 @@ from db.migrate import migrate
 from monitoring_service.kpi_figures import KpiReport
 from monitoring_service.kpi_handler import KpiQuery, KpiSettings, compute_kpis
 from tests.support.databases import drop_database
+from tests.support.energy import rte_percent_of
 from tests.support.kpi_profile import DAY, SITE, store_profile
 
 TIMESCALE_URL = os.environ.get("TEST_TIMESCALE_URL", "").rstrip("/")
@@ -90,9 +91,10 @@ async def test_hourly_site_figures_by_hand(conn: asyncpg.Connection) -> None:
     # reading) = 360 * 10 * 500 / 3600 = 500 kWh; K2: 360 * 10 * 6 / 3600 = 6 kWh.
     assert h0.energy_charged_kwh == approx(506.0)
     assert h0.energy_discharged_kwh == approx(0.0)
-    # K1's SOC 40 % at 00:00:00 -> 86 % at 01:00:00, of 1000 kWh: +460 kWh; K2 stays at 50 %.
-    assert h0.stored_energy_change_kwh == approx(460.0)
-    # RTE = 0 / (506 - 460) = 0; cycles = (506 + 0) / (2 * 4854).
+    # K1's SOC 40 % at 00:00:00 -> 86 % at 01:00:00, of 1000 kWh × SOH 99.5 %: +457.7 kWh;
+    # K2 stays at 50 %.
+    assert h0.stored_energy_change_kwh == approx((86 - 40) * 99.5 / 10)  # SOC × cap × SOH
+    # Nothing out: RTE 0; cycles = (506 + 0) / (2 * 4854).
     assert h0.rte_percent == approx(0.0)
     assert h0.equivalent_full_cycles == approx(506.0 / (2 * CAPACITY))
     assert h0.time_in_state_s["CHARGING"] == approx(3600.0)
@@ -106,11 +108,12 @@ async def test_hourly_site_figures_by_hand(conn: asyncpg.Connection) -> None:
     # 2 units * 3600 s / 10 s = 720 expected, 360 + 360 stored.
     assert (h0.readings_expected, h0.readings_received, h0.gap_count) == (720, 720, 0)
     # Hour 1: K1 gives 400 kWh (360 * 10 s * 400 kW), K2 draws 6 kWh; K1's SOC 86 -> 44 %
-    # (the 02:00:00 reading): -420 kWh. RTE = 400 / (6 - (-420)) = 400 / 426.
+    # (the 02:00:00 reading; SOH 99.5 -> 99.4): -418.34 kWh. RTE = η², 6 η - 400 / η = ΔE.
     assert h1.energy_discharged_kwh == approx(400.0)
     assert h1.energy_charged_kwh == approx(6.0)
-    assert h1.stored_energy_change_kwh == approx(-420.0)
-    assert h1.rte_percent == approx(400.0 / 426.0 * 100)
+    assert h1.stored_energy_change_kwh == approx((44 * 99.4 - 86 * 99.5) / 10)
+    assert h1.rte_percent == approx(rte_percent_of(6.0, 400.0, -418.34))
+    assert h1.rte_percent == pytest.approx(89.00, abs=0.01)
     assert h1.equivalent_full_cycles == approx(406.0 / (2 * CAPACITY))
     assert h1.peak_charge_kw == 6.0
     assert h1.peak_discharge_kw == 400.0
@@ -152,9 +155,10 @@ async def test_daily_site_figures_by_hand(conn: asyncpg.Connection) -> None:
     # Charged: K1 500 + K2 6 kWh in each of hours 0-4 = 530; discharged: K1's 400.
     assert day.energy_charged_kwh == approx(530.0)
     assert day.energy_discharged_kwh == approx(400.0)
-    # K1's SOC 40 % (00:00:00) -> 44 % (its last reading, 05:00:00) of 1000 kWh = +40 kWh.
-    assert day.stored_energy_change_kwh == approx(40.0)
-    assert day.rte_percent == approx(400.0 / (530.0 - 40.0) * 100)
+    # K1's SOC 40 % (00:00:00) -> 44 % (its last reading, 05:00:00) of 1000 kWh, SOH
+    # 99.5 -> 99.4 %: +39.36 kWh.
+    assert day.stored_energy_change_kwh == approx((44 * 99.4 - 40 * 99.5) / 10)
+    assert day.rte_percent == approx(rte_percent_of(530.0, 400.0, 39.36))
     assert day.equivalent_full_cycles == approx((530.0 + 400.0) / (2 * CAPACITY))
     assert day.time_in_state_s == {
         "IDLE": approx(2390.0), "CHARGING": approx(3600.0), "DISCHARGING": approx(3600.0),
@@ -185,15 +189,15 @@ async def test_daily_site_figures_by_hand(conn: asyncpg.Connection) -> None:
 async def test_unit_scope_and_rte_without_charge(conn: asyncpg.Connection) -> None:
     hourly = await kpis(conn, "unit", "KPI-K1", 5, "1h")
     assert hourly.capacity_kwh == 1000.0
-    # Hour 0: 500 kWh in, none out: RTE 0 / (500 - 460) = 0; cycles 500 / 2000.
+    # Hour 0: 500 kWh in, none out: RTE 0; cycles 500 / 2000.
     assert hourly.items[0].rte_percent == approx(0.0)
     assert hourly.items[0].equivalent_full_cycles == approx(0.25)
     # Hour 2 (FAULT, 0 kW): nothing charged, so no RTE at all.
     assert hourly.items[2].energy_charged_kwh == 0.0
     assert hourly.items[2].rte_percent is None
     (day,) = (await kpis(conn, "unit", "KPI-K1", 24, "1d")).items
-    # 400 / (500 - 40): the 40 kWh still stored is not counted as lost.
-    assert day.rte_percent == approx(400.0 / 460.0 * 100)
+    # 500 η - 400 / η = 40: the 40 kWh still stored is not counted as lost.
+    assert day.rte_percent == approx(rte_percent_of(500.0, 400.0, 39.36))
     assert day.equivalent_full_cycles == approx(900.0 / 2000.0)
 
 

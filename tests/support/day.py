@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 
 from simulator.fleet import Fleet
+from simulator.physics import Physics
 from tests.support.stack import DEVICE_SECRET, Service
 
 DAY_S = 86_400
@@ -49,11 +50,13 @@ class DayFleet:
         return self.start_ms + DAY_MS
 
 
-def fleet_for_day(*, units: int, seed: int, sites: int = 2, id_prefix: str = "") -> Fleet:
+def fleet_for_day(
+    *, units: int, seed: int, sites: int = 2, id_prefix: str = "", physics: Physics | None = None
+) -> Fleet:
     """The fault-free Megapack fleet both ways of playing a day use."""
     return Fleet(
         megapack_count=units, ev_count=0, site_count=sites, fleet_count=1, seed=seed,
-        fault_rate_per_h=0.0, id_prefix=id_prefix,
+        fault_rate_per_h=0.0, id_prefix=id_prefix, physics=physics,
     )  # fmt: skip
 
 
@@ -70,12 +73,20 @@ def describe(fleet: Fleet, *, start_ms: int, interval_s: float) -> DayFleet:
 
 
 def simulate_day(
-    *, units: int, seed: int, start_ms: int, interval_s: float = 10.0
+    *,
+    units: int,
+    seed: int,
+    start_ms: int,
+    interval_s: float = 10.0,
+    physics: Physics | None = None,
+    closing_steps: int = 0,
 ) -> tuple[DayFleet, list[dict[str, Any]]]:
-    """Step a fault-free fleet through one day in process: (the fleet, every reading)."""
-    fleet = fleet_for_day(units=units, seed=seed)
+    """Step a fault-free fleet through one day in process: (the fleet, every reading).
+    `physics` as the simulator's SIM_* settings make it (default: their defaults);
+    `closing_steps` more readings after the day (the next reading closes its last interval)."""
+    fleet = fleet_for_day(units=units, seed=seed, physics=physics)
     readings: list[dict[str, Any]] = []
-    steps = round(DAY_S / interval_s)
+    steps = round(DAY_S / interval_s) + closing_steps
     for step in range(steps):
         emission = fleet.step(start_ms + round(step * interval_s * 1000), default_dt_s=interval_s)
         for batch in emission.sites.values():

@@ -86,6 +86,11 @@ def round_trip_efficiency(
     return eta * eta
 
 
+def rte_percent_of(charged_kwh: float, discharged_kwh: float, stored_change_kwh: float) -> float:
+    """The KPI engine's `rte_percent` for those totals, by this module's formula."""
+    return round_trip_efficiency(charged_kwh, discharged_kwh, stored_change_kwh) * 100
+
+
 def integrate(
     readings: Iterable[Mapping[str, Any]], *, max_gap_s: float = 30.0
 ) -> dict[str, UnitEnergy]:

@@ -3,6 +3,7 @@ the migration's accounting function being the same on both flavours."""
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -17,10 +18,20 @@ NOW = datetime(2026, 11, 20, 12, 30, tzinfo=UTC)
 
 
 def test_rte_corrects_for_the_energy_left_stored() -> None:
-    # 500 kWh in, 400 out, 40 still stored: 400 / (500 - 40).
-    assert rte_percent(500.0, 400.0, 40.0) == pytest.approx(400.0 / 460.0 * 100)
-    # The store emptied by 60 kWh: those came out too, so they count as input: 400 / 560.
-    assert rte_percent(500.0, 400.0, -60.0) == pytest.approx(400.0 / 560.0 * 100)
+    # RTE = η², η the one-way efficiency that balances the books: in × η − out / η = ΔE.
+    for charged, discharged, stored in ((500.0, 400.0, 40.0), (500.0, 400.0, -60.0)):
+        rte = rte_percent(charged, discharged, stored)
+        assert rte is not None
+        eta = math.sqrt(rte / 100)
+        assert charged * eta - discharged / eta == pytest.approx(stored)
+    # 40 kWh still stored is not counted as lost; 60 taken from the store came out too.
+    assert rte_percent(500.0, 400.0, 40.0) == pytest.approx(87.48, abs=0.01)
+    assert rte_percent(500.0, 400.0, -60.0) == pytest.approx(69.96, abs=0.01)
+    assert rte_percent(920.0, 846.4, 0.0) == pytest.approx(92.0)  # a full cycle: out / in
+    # A 92 % unit (η = √0.92 each way) that ended the window 1,000 kWh fuller reads 92 %.
+    eta = math.sqrt(0.92)
+    assert rte_percent(2000.0, (2000.0 * eta - 1000.0) * eta, 1000.0) == pytest.approx(92.0)
+    assert rte_percent(500.0, 0.0, 40.0) == 0.0  # nothing came out
     assert rte_percent(0.0, 400.0, -420.0) is None  # nothing charged
     assert rte_percent(100.0, 0.0, 100.0) is None  # all of it still stored: nothing cycled
 
