@@ -187,8 +187,11 @@ def test_ports_match_the_services_settings() -> None:
 @pytest.mark.parametrize("service", ["gateway", "ingestion", "control", "monitoring", "simulator"])
 def test_each_service_connects_as_its_own_broker_user(service: str) -> None:
     environment = APP[service]["environment"]
-    user = re.match(r"amqp://([a-z]+)@rabbitmq:5672/$", environment["AMQP_URL"])
+    nodes = ("rabbitmq", "rabbitmq-2", "rabbitmq-3")  # the cluster profile's nodes, in order
+    user = re.match(r"amqp://([a-z]+)@rabbitmq:5672/,", environment["AMQP_URL"])
     assert user is not None, environment["AMQP_URL"]
+    expected = ",".join(f"amqp://{user.group(1)}@{node}:5672/" for node in nodes)
+    assert environment["AMQP_URL"] == expected  # every node: the first that answers is used
     assert user.group(1) in user_names(load_template())
     variable = password_variable(user.group(1))
     assert environment["AMQP_PASSWORD_FILE"] == str(path_of(SECRETS_DIR, variable))
