@@ -39,6 +39,7 @@ GATEWAY_TESTS := tests/integration/test_pipeline.py tests/integration/test_gatew
 
 test: lint typecheck  ## the whole suite in random order (seed printed), then the gateway tests without the fast lane
 	$(BIN)/pytest
+	$(BIN)/pytest tests/browser
 	GATEWAY_FAST_PATH=0 $(BIN)/pytest $(GATEWAY_TESTS)
 
 test-fast: lint  ## unit tests and lint: no broker, no database, no subprocess; under a minute
