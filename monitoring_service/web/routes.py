@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from common.http import operator_key_dependency, reject_unknown_query
 from common.keys import ApiKey
 from db import console as console_sql
+from monitoring_service.api_common import errors
 from monitoring_service.settings import MonitoringSettings
 from monitoring_service.web.live import EV_LIMIT, LiveHub, frame, row_fields
 from monitoring_service.web.schemas import ConsoleConfig, EvPosition, EvPositions
@@ -71,7 +72,7 @@ def console_router(settings: MonitoringSettings) -> APIRouter:
         prefix="/v1/console", tags=["console"], dependencies=[Depends(reject_unknown_query)]
     )
 
-    @router.get("/config", response_model=ConsoleConfig)
+    @router.get("/config", response_model=ConsoleConfig, responses=errors(401, 403, 422))
     async def config(key: Operator) -> ConsoleConfig:
         """What the console needs to know; also how it checks a key at sign-in."""
         return ConsoleConfig(
@@ -112,7 +113,7 @@ def console_router(settings: MonitoringSettings) -> APIRouter:
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
-    @router.get("/evs", response_model=EvPositions)
+    @router.get("/evs", response_model=EvPositions, responses=errors(401, 403, 422))
     async def ev_positions(request: Request, _: Operator) -> EvPositions:
         """Every vehicle with the position of its newest reading."""
         async with request.app.state.pool.acquire() as conn:
