@@ -229,11 +229,14 @@ class CommandVerdict:
 def _expected(answers: list[commands_pb2.CommandAck], view: dict[str, Any]) -> set[str]:
     """The final statuses the unit's answers allow."""
     ends = {ANSWER_STATUS[a.status] for a in answers if a.status in ANSWER_STATUS}
-    if "completed" in ends and view.get("type") in VERIFIED:
-        ends.add("failed")  # the unit says done; telemetry decides (EFFECT_TIMEOUT_S)
+    ran = any(a.status == ACKNOWLEDGED for a in answers)
+    if view.get("type") in VERIFIED and (ran or "completed" in ends):
+        # telemetry decides (EFFECT_TIMEOUT_S): the unit may say done while the effect never
+        # showed, or a restarted agent fail what it had started while the effect did show
+        ends |= {"completed", "failed"}
     if ends:
         return ends
-    if any(a.status == ACKNOWLEDGED for a in answers):
+    if ran:
         return {"failed"}  # acknowledged but never finished: the completion timeout fails it
     # Never answered: it expired, or a newer command superseded it before it went out, or
     # (in a group) the service refused it for that unit.

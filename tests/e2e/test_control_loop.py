@@ -50,7 +50,7 @@ class Stack:
         )
         self.simulator = Service("simulator", env)
         self.simulator.env.update(
-            MEGAPACK_COUNT="3",
+            MEGAPACK_COUNT="4",
             EV_COUNT="1",
             SITE_COUNT="1",
             TELEMETRY_INTERVAL_S=str(INTERVAL_S),
@@ -59,7 +59,7 @@ class Stack:
             GATEWAY_URL=self.gateway.url,
             DEVICE_API_KEY=DEVICE_SECRET,
             SIM_AGENT_ID="sim-e2e-control",
-            SIM_FAULTED_UNITS="MP-0002",
+            SIM_FAULTED_UNITS="MP-0002,MP-0004",  # MP-0004 is reset, MP-0002 stays faulted
         )
 
     def agent_queue(self) -> str:
@@ -221,12 +221,12 @@ async def test_operator_refusals_on_the_real_stack(
 async def test_reset_fault_clears_the_fault(
     stack: Stack, ops: httpx.AsyncClient, db: asyncpg.Connection
 ) -> None:
-    await until_reporting(db, stack, "MP-0002", "FAULT")
-    command = await send(ops, "MP-0002", {"type": "reset_fault"})
+    await until_reporting(db, stack, "MP-0004", "FAULT")
+    command = await send(ops, "MP-0004", {"type": "reset_fault"})
     done = await final(ops, command["command_id"])
     assert done["status"] == "completed", done
     rows = await eventually(
-        lambda: readings_since(db, "MP-0002", datetime.fromisoformat(done["completed_at"])),
+        lambda: readings_since(db, "MP-0004", datetime.fromisoformat(done["completed_at"])),
         lambda rows: len(rows) >= 2,
     )
     assert all(row["state"] != "FAULT" and row["fault_codes"] == [] for row in rows)

@@ -38,6 +38,8 @@ def fleet(amqp_url: str, amqp_prefix: str) -> Iterator[tuple[Stack, str]]:
     asyncio.run(migrate(url))
     built = Stack(service_env(database_url=url, amqp_url=amqp_url, prefix=f"{amqp_prefix}fleet."))
     built.control.env["EFFECT_TIMEOUT_S"] = "15"
+    # a site of three Megapacks, one of them faulted (the group test counts on it)
+    built.simulator.env.update(MEGAPACK_COUNT="3", SIM_FAULTED_UNITS="MP-0002")
     built.gateway.start().wait_ready(60)
     built.ingestion.start()
     built.control.start().wait_ready(60)
@@ -86,7 +88,9 @@ async def test_a_verified_setpoint_lapses_to_standby_when_its_hold_runs_out(
     assert any(abs(r["power_kw"] - 400) < 40 for r in held if r["time"] < lapsed_at)
     rows = await eventually(
         lambda: readings_since(db, "MP-0001", lapsed_at),
-        lambda rows: any(r["state"] == "STANDBY" and abs(r["power_kw"]) < 1 for r in rows),
+        # 0 kW asked of the battery: what remains is the standby auxiliary draw (cooling, a
+        # few kW from the grid, SIM_AUX_KW), never a held setpoint
+        lambda rows: any(r["state"] == "STANDBY" and abs(r["power_kw"]) < 10 for r in rows),
         timeout_s=15,
     )
     assert rows
