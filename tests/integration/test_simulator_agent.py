@@ -37,6 +37,7 @@ def simulator_env(gateway: Service, amqp_url: str, names: Names, agent_id: str) 
         "TELEMETRY_INTERVAL_S": "0.25",
         "SIM_SEED": "5",
         "FAULT_RATE": "0",
+        "SIM_NOISE_PERCENT": "0",  # setpoints read back exactly: the tests compare kW
         "GATEWAY_URL": gateway.url,
         "DEVICE_API_KEY": DEVICE_SECRET,
         "AMQP_URL": amqp_url,
