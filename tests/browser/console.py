@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from tests.support.stack import OPERATOR_SECRET
+from tests.browser.conftest import Opened
+from tests.browser.stack import ConsoleStack
+from tests.support.stack import DEVICE_SECRET, OPERATOR_SECRET
 
 OPS = {"X-API-Key": OPERATOR_SECRET}
 
@@ -27,6 +30,14 @@ def sign_in(page: Page, url: str, key: str = OPERATOR_SECRET) -> None:
     if key == OPERATOR_SECRET:
         expect(page.get_by_role("navigation", name="Views")).to_be_visible()
         expect(page.locator("#live")).to_have_attribute("data-state", "live")
+
+
+def go(opened: Opened, stack: ConsoleStack, view: str) -> None:
+    """Sign in and open a view from the navigation; return when it has its data."""
+    sign_in(opened.page, stack.monitoring.url)
+    opened.page.get_by_role("navigation", name="Views").get_by_role("link", name=view).click()
+    expect(opened.page.get_by_role("heading", name=view, exact=True)).to_be_visible()
+    expect(opened.page.locator("#view[data-loaded]")).to_be_attached()
 
 
 def api_get(url: str, path: str, **params: Any) -> Any:
@@ -69,3 +80,39 @@ def screen_figures(page: Page) -> dict[str, str]:
             (el) => [el.dataset.figure, el.dataset.at || el.textContent]))"""
     )
     return figures
+
+
+def post_history(gateway_url: str, *, unit: dict[str, Any], start: datetime) -> int:
+    """An hour of a unit's readings from `start`, every 10 s, through the gateway: half an hour
+    charging at 500 kW, then discharging at 400 kW. Returns how many."""
+    readings = []
+    for step in range(360):
+        charging = step < 180
+        power_kw = -500.0 if charging else 400.0
+        readings.append(
+            {
+                "unit_id": unit["unit_id"], "site_id": unit["site_id"],
+                "timestamp": (start + timedelta(seconds=10 * step)).isoformat(),
+                "soc_percent": 40 + step / 36 if charging else 45 - (step - 180) / 45,
+                "power_kw": power_kw, "voltage_v": 800.0, "current_a": power_kw / 0.8,
+                "temperature_c": 25.0, "state": "CHARGING" if charging else "DISCHARGING",
+            }
+        )  # fmt: skip
+    answer = httpx.post(
+        f"{gateway_url}/v1/telemetry/megapack",
+        json={"readings": readings},
+        headers={"X-API-Key": DEVICE_SECRET},
+        timeout=30,
+    )
+    assert answer.status_code == 202, answer.text
+    return len(readings)
+
+
+def local_input(page: Page, moment: datetime) -> str:
+    """A `datetime-local` input's value for `moment`, in the browser's time zone."""
+    value: str = page.evaluate(
+        """(iso) => { const d = new Date(iso);
+            return new Date(d - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16); }""",
+        moment.isoformat(),
+    )
+    return value

@@ -10,11 +10,6 @@ export class ApiError extends Error {
     this.detail = detail;
     this.path = path;
   }
-
-  /** A 404 from a route the server does not have at all (not "no such alert"). */
-  get missingRoute() {
-    return this.status === 404 && this.detail === 'Not Found';
-  }
 }
 
 export const session = {

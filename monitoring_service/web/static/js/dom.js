@@ -65,13 +65,6 @@ export function statusBadge(status) {
     h('span', { 'aria-hidden': 'true' }, STATUS_ICONS[status] || '•'), ' ', status);
 }
 
-/** A message in place of a view part whose API this server does not offer (404). */
-export function unavailable(what, path) {
-  return h('p', { class: 'notice', role: 'status', 'data-unavailable': path },
-    h('span', { 'aria-hidden': 'true' }, 'ℹ '),
-    `${what}: not available on this server (${path} answered 404 Not Found).`);
-}
-
 export function clear(el) {
   while (el.firstChild) el.removeChild(el.firstChild);
   return el;

@@ -1,11 +1,14 @@
-// Alerts: filter, acknowledge, shelve, assign. Reloaded when the server says an alert changed.
-// Shelve and assign need the alarm API of SPEC §13; where it answers 404 the view says so.
+// Alerts (SPEC §13): filter, acknowledge, shelve / unshelve, assign. Reloaded when the server
+// says an alert changed.
 
-import { ApiError, readable } from '../api.js';
-import { clear, dateTime, h, severityBadge, unavailable } from '../dom.js';
+import { readable } from '../api.js';
+import { clear, dateTime, h, severityBadge } from '../dom.js';
 import { actionForm } from './alert_actions.js';
 
-const STATES = ['', 'active', 'acknowledged', 'cleared'];
+// '' lists every alert; 'active' is the alarm list (active, or cleared and not acknowledged)
+const STATES = ['', 'active', 'active_unacknowledged', 'active_acknowledged',
+  'cleared_unacknowledged', 'cleared'];
+const STATE_LABELS = { '': 'any state', active: 'alarm list (to act on)' };
 const SEVERITIES = ['', 'critical', 'warning', 'info'];
 
 function select(id, values, labelOf) {
@@ -13,14 +16,14 @@ function select(id, values, labelOf) {
 }
 
 export async function mount(root, ctx) {
-  const state = select('alert-state', STATES, (v) => v || 'any state');
+  const state = select('alert-state', STATES, (v) => STATE_LABELS[v] || v.replace('_', ', '));
   const severity = select('alert-severity', SEVERITIES, (v) => v || 'any severity');
   const unitId = h('input', { id: 'alert-unit', type: 'search', placeholder: 'e.g. MP-0002', pattern: '[A-Za-z0-9][A-Za-z0-9_.\\-]{0,63}' });
+  const shelved = h('input', { id: 'alert-shelved', type: 'checkbox' });
   const body = h('tbody');
   const more = h('button', { type: 'button', hidden: true }, 'Load more');
   const message = h('div', { role: 'status', 'aria-live': 'polite' });
   let cursor = null;
-  let serverSeverity = true; // false once the server said it has no severity filter
   let busy = false;
   let pending = false;
 
@@ -28,7 +31,8 @@ export async function mount(root, ctx) {
     const q = new URLSearchParams({ limit: '50' });
     if (state.value) q.set('state', state.value);
     if (unitId.value.trim()) q.set('unit_id', unitId.value.trim());
-    if (severity.value && serverSeverity) q.set('severity', severity.value);
+    if (severity.value) q.set('severity', severity.value);
+    if (shelved.checked) q.set('shelved', 'true');
     if (cursor) q.set('cursor', cursor);
     return q;
   };
@@ -40,23 +44,24 @@ export async function mount(root, ctx) {
       if (done) done();
       await load(true);
     } catch (error) {
-      clear(message).append(error instanceof ApiError && error.missingRoute
-        ? unavailable(`“${action}”`, `POST /v1/alerts/{id}/${action}`)
-        : h('p', { class: 'error', role: 'alert' }, `${action} refused (${error.status}): ${readable(error.detail)}`));
+      clear(message).append(h('p', { class: 'error', role: 'alert' },
+        `${action} refused (${error.status}): ${readable(error.detail)}`));
     }
   };
 
   const row = (alert) => {
     const actions = h('div', { class: 'actions' });
-    const tr = h('tr', { 'data-alert': alert.alert_id, 'data-state': alert.state },
+    const tr = h('tr', { 'data-alert': alert.alert_id, 'data-state': alert.state,
+      'data-shelved': alert.shelved },
       h('td', {}, dateTime(alert.raised_at)),
       h('td', {}, severityBadge(alert.severity)),
-      h('td', { 'data-field': 'state' }, alert.shelved_until ? `${alert.state} (shelved)` : alert.state),
+      h('td', { 'data-field': 'state' }, alert.state.replace('_', ', '),
+        alert.shelved ? ` (shelved until ${dateTime(alert.shelved_until)})` : ''),
       h('th', { scope: 'row' }, alert.rule),
       h('td', {}, h('a', { href: `#/units/${encodeURIComponent(alert.unit_id)}` }, alert.unit_id)),
       h('td', { class: 'wrap' }, alert.message),
       h('td', {}, alert.acknowledged_by ? `${alert.acknowledged_by} ${dateTime(alert.acknowledged_at)}` : '—'),
-      h('td', {}, alert.assigned_to || '—'),
+      h('td', { 'data-field': 'assigned' }, alert.assigned_to || '—'),
       h('td', {}, actions));
     if (!alert.acknowledged_at) {
       actions.append(h('button', { type: 'button', onclick: () => act(alert, 'ack') },
@@ -67,9 +72,15 @@ export async function mount(root, ctx) {
       tr.after(form);
       form.querySelector('input, select').focus();
     };
+    const named = (text) => [text, h('span', { class: 'sr' }, ` alert ${alert.alert_id}`)];
+    if (alert.shelved) {
+      actions.append(h('button', { type: 'button', onclick: () => act(alert, 'unshelve') },
+        ...named('Unshelve')));
+    } else if (alert.state !== 'cleared') {
+      actions.append(h('button', { type: 'button', onclick: () => open('shelve') }, ...named('Shelve')));
+    }
     if (alert.state !== 'cleared') {
-      actions.append(h('button', { type: 'button', onclick: () => open('shelve') }, 'Shelve'),
-        h('button', { type: 'button', onclick: () => open('assign') }, 'Assign'));
+      actions.append(h('button', { type: 'button', onclick: () => open('assign') }, ...named('Assign')));
     }
     return tr;
   };
@@ -79,17 +90,9 @@ export async function mount(root, ctx) {
     busy = true;
     if (fresh) cursor = null;
     try {
-      let page;
-      try {
-        page = await ctx.api.get(`/v1/alerts?${query()}`);
-      } catch (error) {
-        if (!(error instanceof ApiError && error.status === 422 && String(error.detail).includes('severity'))) throw error;
-        serverSeverity = false; // this server filters by state and unit only
-        page = await ctx.api.get(`/v1/alerts?${query()}`);
-      }
+      const page = await ctx.api.get(`/v1/alerts?${query()}`);
       if (fresh) clear(body);
-      const items = page.items.filter((a) => serverSeverity || !severity.value || a.severity === severity.value);
-      for (const alert of items) body.append(row(alert));
+      for (const alert of page.items) body.append(row(alert));
       if (!body.children.length) body.append(h('tr', {}, h('td', { colspan: 9 }, 'No alerts match.')));
       cursor = page.next_cursor;
       more.hidden = !cursor;
@@ -105,6 +108,7 @@ export async function mount(root, ctx) {
     h('div', { class: 'field' }, h('label', { for: 'alert-state' }, 'State'), state),
     h('div', { class: 'field' }, h('label', { for: 'alert-severity' }, 'Severity'), severity),
     h('div', { class: 'field' }, h('label', { for: 'alert-unit' }, 'Unit'), unitId),
+    h('div', { class: 'field' }, h('label', { for: 'alert-shelved' }, 'Shelved only'), shelved),
     h('button', { type: 'submit' }, 'Filter'));
   filters.addEventListener('submit', (event) => { event.preventDefault(); load(true); });
 

@@ -1,8 +1,8 @@
-// KPIs (SPEC §14): per bucket energy, round-trip efficiency, cycles, availability; CSV download.
-// Needs GET /v1/kpis; where it answers 404 the view says so.
+// KPIs (SPEC §14): per bucket energy, round-trip efficiency, cycles, availability; the same
+// query as CSV (GET /v1/kpis with Accept: text/csv) for download.
 
 import { ApiError, readable } from '../api.js';
-import { clear, dateTime, h, num, unavailable } from '../dom.js';
+import { clear, dateTime, h, num } from '../dom.js';
 
 const COLUMNS = [['energy_charged_kwh', 'Charged kWh', 1], ['energy_discharged_kwh', 'Discharged kWh', 1],
   ['rte_percent', 'RTE %', 1], ['equivalent_full_cycles', 'Cycles', 3],
@@ -33,21 +33,25 @@ export async function mount(root, ctx) {
     if (scope.value !== 'fleet') q.set('id', id.value.trim());
     return q;
   };
-  const refused = (error) => (error instanceof ApiError && error.missingRoute
-    ? unavailable('KPIs', 'GET /v1/kpis')
-    : h('p', { class: 'error', role: 'alert' }, error.status ? `Refused (${error.status}): ${readable(error.detail)}` : error.message));
+  const refused = (error) => h('p', { class: 'error', role: 'alert' },
+    error.status ? `Refused (${error.status}): ${readable(error.detail)}` : error.message);
 
   const show = async () => {
     clear(out).append(h('p', { class: 'sub' }, 'Loading…'));
     try {
       const answer = await ctx.api.get(`/v1/kpis?${query()}`);
-      const rows = Array.isArray(answer) ? answer : answer.items || answer.buckets || [];
-      clear(out).append(h('div', { class: 'scroll' }, h('table', { class: 'list', 'aria-label': 'KPIs' },
+      const rows = answer.items;
+      clear(out).append(
+        h('p', { class: 'sub' }, `${answer.units} unit${answer.units === 1 ? '' : 's'}, `
+          + `${num(answer.capacity_kwh / 1000, 2)} MWh; ${dateTime(answer.from)} to ${dateTime(answer.to)} `
+          + `(widened to whole UTC ${answer.bucket === '1d' ? 'days' : 'hours'})`),
+        h('div', { class: 'scroll' }, h('table', { class: 'list', 'aria-label': 'KPIs',
+          'data-from': answer.from, 'data-to': answer.to },
         h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Bucket'), ...COLUMNS.map(([, l]) => h('th', { scope: 'col' }, l)), h('th', { scope: 'col' }, 'Gaps'))),
-        h('tbody', {}, ...rows.map((r) => h('tr', {},
-          h('th', { scope: 'row' }, dateTime(r.bucket || r.bucket_start || r.start || r.from)),
-          ...COLUMNS.map(([k, , d]) => h('td', { class: 'num' }, num(r[k], d))),
-          h('td', { class: 'num' }, Array.isArray(r.gaps) ? r.gaps.length : (r.gaps ?? '—'))))))));
+        h('tbody', {}, ...rows.map((r) => h('tr', { 'data-bucket': r.bucket_start },
+          h('th', { scope: 'row' }, dateTime(r.bucket_start)),
+          ...COLUMNS.map(([k, , d]) => h('td', { class: 'num', 'data-field': k }, num(r[k], d))),
+          h('td', { class: 'num', 'data-field': 'gap_count' }, r.gap_count)))))));
       if (!rows.length) out.append(h('p', { class: 'sub' }, 'No buckets in this range.'));
     } catch (error) {
       clear(out).append(refused(error));
@@ -57,7 +61,7 @@ export async function mount(root, ctx) {
     try {
       const response = await ctx.api.raw(`/v1/kpis?${query()}`, { headers: { Accept: 'text/csv' } });
       if (!response.ok) {
-        let detail = 'Not Found';
+        let detail = response.statusText;
         try { detail = (await response.json()).detail; } catch { /* not JSON */ }
         throw new ApiError(response.status, detail, '/v1/kpis');
       }
