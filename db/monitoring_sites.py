@@ -1,7 +1,9 @@
-"""SQL of the site roll-up: each site's units, energy, power and active alerts."""
+"""SQL of the site roll-up (each site's units, energy, power and active alerts) and of a
+site's history in 1-minute buckets."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -51,3 +53,58 @@ ORDER BY s.site_id
 async def sites(conn: Conn, *, stale_after_s: float, capacity_kwh: float) -> list[asyncpg.Record]:
     """Every site with its roll-up, in id order."""
     return await conn.fetch(SITES, stale_after_s, capacity_kwh)
+
+
+# A site's history: each unit's 1-minute buckets, then summed per minute over the site's
+# Megapacks (as the `units` table has them now). The buckets come from the continuous aggregate
+# on TimescaleDB; on PostgreSQL, where `megapack_telemetry_1m` is a plain view whose `bucket`
+# no index serves, from the raw rows by the same date_bin, read by (unit_id, time).
+_BUCKETS_AGGREGATE = """
+SELECT bucket, unit_id, soc_percent_avg, soc_percent_min, soc_percent_max, power_kw_avg,
+       temperature_c_max
+FROM megapack_telemetry_1m
+WHERE unit_id = ANY(ARRAY(SELECT unit_id FROM site_units)) AND bucket >= $2 AND bucket < $3"""
+_BUCKETS_RAW = """
+SELECT date_bin(INTERVAL '1 minute', time, TIMESTAMPTZ '2000-01-03 00:00:00+00') AS bucket,
+       unit_id, avg(soc_percent) AS soc_percent_avg, min(soc_percent) AS soc_percent_min,
+       max(soc_percent) AS soc_percent_max, avg(power_kw) AS power_kw_avg,
+       max(temperature_c) AS temperature_c_max
+FROM megapack_telemetry
+WHERE unit_id = ANY(ARRAY(SELECT unit_id FROM site_units)) AND time >= $2 AND time < $3
+GROUP BY 1, unit_id"""
+_SITE_UNITS = """site_units AS (
+    SELECT unit_id, coalesce(capacity_kwh, $4) AS capacity_kwh
+    FROM units WHERE kind = 'megapack' AND site_id = $1)"""
+_ROLL_UP = """
+SELECT bucket, count(*) AS units,
+       sum(power_kw_avg) / 1000 AS net_power_mw,
+       coalesce(sum(-power_kw_avg) FILTER (WHERE power_kw_avg < 0), 0) / 1000 AS charging_mw,
+       coalesce(sum(power_kw_avg) FILTER (WHERE power_kw_avg > 0), 0) / 1000 AS discharging_mw,
+       sum(soc_percent_avg / 100 * capacity_kwh) / 1000 AS energy_stored_mwh,
+       avg(soc_percent_avg) AS soc_mean_percent, min(soc_percent_min) AS soc_min_percent,
+       max(soc_percent_max) AS soc_max_percent, max(temperature_c_max) AS temperature_max_c
+FROM buckets JOIN site_units USING (unit_id)
+GROUP BY bucket ORDER BY bucket LIMIT $5"""
+SITE_HISTORY = {
+    "raw": f"WITH {_SITE_UNITS}, buckets AS ({_BUCKETS_RAW}) {_ROLL_UP}",
+    "aggregate": f"WITH {_SITE_UNITS}, buckets AS ({_BUCKETS_AGGREGATE}) {_ROLL_UP}",
+}
+
+
+async def site_units(conn: Conn, *, site_id: str) -> int:
+    """How many Megapacks the site has."""
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM units WHERE kind = 'megapack' AND site_id = $1", site_id
+    )
+    return count
+
+
+async def site_history(
+    conn: Conn, *, site_id: str, start: datetime, end: datetime, capacity_kwh: float, limit: int
+) -> list[asyncpg.Record]:
+    """The site's 1-minute buckets in [start, end) (minute-aligned), oldest first."""
+    plain_view = await conn.fetchval(
+        "SELECT relkind = 'v' FROM pg_class WHERE oid = to_regclass('megapack_telemetry_1m')"
+    )
+    sql = SITE_HISTORY["raw" if plain_view else "aggregate"]
+    return await conn.fetch(sql, site_id, start, end, capacity_kwh, limit)

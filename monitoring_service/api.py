@@ -1,7 +1,8 @@
 """The monitoring read API: summary, alerts, sites, units and their telemetry (operator keys)."""
 
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
@@ -12,15 +13,44 @@ from monitoring_service.alert_handlers import NotFound
 from monitoring_service.api_alerts import alerts_router
 from monitoring_service.api_common import MAX_PAGE, UNIT_ID, MonitorDep, Pool, errors
 from monitoring_service.figures import Report
-from monitoring_service.schemas import SitePage, TelemetryPage, UnitDetail, UnitPage
+from monitoring_service.schemas import (
+    SiteHistory,
+    SitePage,
+    TelemetryPage,
+    UnitDetail,
+    UnitPage,
+)
 from monitoring_service.settings import MonitoringSettings
 
 MAX_TELEMETRY_ROWS = 10_000
 UnitId = Annotated[str, Path(pattern=UNIT_ID, examples=["MP-0001"])]
+SiteId = Annotated[str, Path(pattern=UNIT_ID, examples=["SITE-01"])]
+From = Annotated[datetime | None, Query(alias="from")]
+To = Annotated[datetime | None, Query(alias="to")]
+T = TypeVar("T")
+DEFAULT_SITE_HOURS = 6
 
 
 def _utc(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _window(
+    start: datetime | None, end: datetime | None, default: timedelta
+) -> tuple[datetime, datetime]:
+    """[from, to) as asked, naive times read as UTC; by default the last `default` up to now."""
+    end = _utc(end) if end else datetime.now(UTC)
+    return (_utc(start) if start else end - default), end
+
+
+async def _read(answer: Awaitable[T]) -> T:
+    """A handler's answer; its refusals as 404 (nothing of that id) and 422 (a bad range)."""
+    try:
+        return await answer
+    except NotFound as error:
+        raise HTTPException(404, str(error)) from None
+    except handlers.BadRange as error:
+        raise HTTPException(422, str(error)) from None
 
 
 def monitoring_router(settings: MonitoringSettings) -> APIRouter:
@@ -55,6 +85,24 @@ def monitoring_router(settings: MonitoringSettings) -> APIRouter:
         return await handlers.list_sites(
             pool=pool, stale_after_s=stale_s, capacity_kwh=settings.megapack_capacity_kwh
         )
+
+    @router.get(
+        "/sites/{site_id}/telemetry", response_model=SiteHistory, tags=["sites"],
+        responses=errors(404),
+    )  # fmt: skip
+    async def site_telemetry(
+        site_id: SiteId, _: Operator, pool: Pool, start: From = None, end: To = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_TELEMETRY_ROWS)] = 1440,
+    ) -> SiteHistory:  # fmt: skip
+        """The site's power, energy and SOC spread per minute over its Megapacks' 1-minute
+        buckets, in the whole minutes of [from, to) (default: the last 6 hours; at most 31 days).
+        """
+        start, end = _window(start, end, timedelta(hours=DEFAULT_SITE_HOURS))
+        history = handlers.site_history(
+            pool=pool, site_id=site_id, start=start, end=end,
+            capacity_kwh=settings.megapack_capacity_kwh, limit=limit,
+        )  # fmt: skip
+        return await _read(history)
 
     @router.get("/units", response_model=UnitPage, tags=["units"])
     async def list_units(
@@ -93,8 +141,8 @@ def monitoring_router(settings: MonitoringSettings) -> APIRouter:
         unit_id: UnitId,
         _: Operator,
         pool: Pool,
-        start: Annotated[datetime | None, Query(alias="from")] = None,
-        end: Annotated[datetime | None, Query(alias="to")] = None,
+        start: From = None,
+        end: To = None,
         bucket: Literal["raw", "1m"] = "raw",
         limit: Annotated[int, Query(ge=1, le=MAX_TELEMETRY_ROWS)] = 1000,
     ) -> TelemetryPage:
@@ -102,16 +150,11 @@ def monitoring_router(settings: MonitoringSettings) -> APIRouter:
 
         A raw range spans at most a day, a bucketed one at most 31 days.
         """
-        end = _utc(end) if end else datetime.now(UTC)
-        start = _utc(start) if start else end - timedelta(hours=1)
-        try:
-            return await handlers.telemetry(
-                pool=pool, unit_id=unit_id, stale_after_s=stale_s, start=start, end=end,
-                bucketed=bucket == "1m", limit=limit,
-            )  # fmt: skip
-        except NotFound as error:
-            raise HTTPException(404, str(error)) from None
-        except handlers.BadRange as error:
-            raise HTTPException(422, str(error)) from None
+        start, end = _window(start, end, timedelta(hours=1))
+        readings = handlers.telemetry(
+            pool=pool, unit_id=unit_id, stale_after_s=stale_s, start=start, end=end,
+            bucketed=bucket == "1m", limit=limit,
+        )  # fmt: skip
+        return await _read(readings)
 
     return router

@@ -211,3 +211,28 @@ class SitePage(BaseModel):
     """Every site, in id order."""
 
     items: list[SitePublic]
+
+
+class SiteBucket(BaseModel):
+    """One minute of a site: its Megapacks' 1-minute averages summed (SOC: spread of them)."""
+
+    bucket: datetime
+    units: int = Field(description="Megapacks with readings in this minute")
+    net_power_mw: float = Field(description="positive: discharging to the grid")
+    charging_mw: float
+    discharging_mw: float
+    energy_stored_mwh: float = Field(description="of the units with readings in this minute")
+    soc_mean_percent: float
+    soc_min_percent: float
+    soc_max_percent: float
+    temperature_max_c: float
+
+
+class SiteHistory(BaseModel):
+    """A site's 1-minute buckets in [from, to), oldest first."""
+
+    site_id: str
+    start: datetime = Field(serialization_alias="from")
+    end: datetime = Field(serialization_alias="to")
+    items: list[SiteBucket]
+    truncated: bool = Field(description="more buckets in the range than `limit`")

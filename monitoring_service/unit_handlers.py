@@ -11,6 +11,8 @@ from db import monitoring_queries as units_sql
 from db import monitoring_sites as sites_sql
 from monitoring_service.alert_handlers import NotFound
 from monitoring_service.schemas import (
+    SiteBucket,
+    SiteHistory,
     SitePage,
     SitePublic,
     TelemetryPage,
@@ -21,6 +23,7 @@ from monitoring_service.schemas import (
 
 MAX_RAW_RANGE = timedelta(days=1)
 MAX_BUCKETED_RANGE = timedelta(days=31)
+MINUTE = timedelta(minutes=1)
 
 
 class BadRange(Exception):
@@ -61,6 +64,13 @@ async def get_unit(*, pool: asyncpg.Pool, unit_id: str, stale_after_s: float) ->
     return UnitDetail(**UnitPublic.from_row(row).model_dump(), latest_reading=latest)
 
 
+def _check_range(start: datetime, end: datetime, longest: timedelta, bucket: str) -> None:
+    if start >= end:
+        raise BadRange("`from` must be before `to`")
+    if end - start > longest:
+        raise BadRange(f"range too long for bucket={bucket}: at most {longest}")
+
+
 async def telemetry(
     *,
     pool: asyncpg.Pool,
@@ -77,11 +87,7 @@ async def telemetry(
         row = await units_sql.get_unit(conn, unit_id=unit_id, stale_after_s=stale_after_s)
         if row is None:
             raise NotFound("unknown unit")
-        if start >= end:
-            raise BadRange("`from` must be before `to`")
-        if end - start > longest:
-            bucket = "1m" if bucketed else "raw"
-            raise BadRange(f"range too long for bucket={bucket}: at most {longest}")
+        _check_range(start, end, longest, "1m" if bucketed else "raw")
         items = await units_sql.telemetry(
             conn, kind=row["kind"], unit_id=unit_id, start=start, end=end, bucketed=bucketed,
             limit=limit + 1,
@@ -97,3 +103,30 @@ async def list_sites(*, pool: asyncpg.Pool, stale_after_s: float, capacity_kwh: 
     async with pool.acquire() as conn:
         rows = await sites_sql.sites(conn, stale_after_s=stale_after_s, capacity_kwh=capacity_kwh)
     return SitePage(items=[SitePublic.from_row(row) for row in rows])
+
+
+async def site_history(
+    *,
+    pool: asyncpg.Pool,
+    site_id: str,
+    start: datetime,
+    end: datetime,
+    capacity_kwh: float,
+    limit: int,
+) -> SiteHistory:
+    """A site's 1-minute buckets over the whole minutes that [start, end) touches."""
+    start = start.replace(second=0, microsecond=0)
+    whole = end.replace(second=0, microsecond=0)
+    end = whole if whole == end else whole + MINUTE
+    async with pool.acquire() as conn:
+        if not await sites_sql.site_units(conn, site_id=site_id):
+            raise NotFound("no Megapack of that site")
+        _check_range(start, end, MAX_BUCKETED_RANGE, "1m")
+        rows = await sites_sql.site_history(
+            conn, site_id=site_id, start=start, end=end, capacity_kwh=capacity_kwh,
+            limit=limit + 1,
+        )  # fmt: skip
+    items = [SiteBucket(**dict(row)) for row in rows[:limit]]
+    return SiteHistory(
+        site_id=site_id, start=start, end=end, items=items, truncated=len(rows) > limit
+    )

@@ -292,6 +292,7 @@ async def test_metrics_carry_operational_figures_only_and_openapi_lists_the_endp
         "/v1/alerts/{alert_id}/unshelve",
         "/v1/alerts/{alert_id}/assign",
         "/v1/sites",
+        "/v1/sites/{site_id}/telemetry",
         "/v1/units",
         "/v1/units/{unit_id}",
         "/v1/units/{unit_id}/telemetry",
