@@ -29,6 +29,7 @@ def test_a_command_sent_from_the_unit_page_reaches_completed(
     )
     page.get_by_label("Command", exact=True).select_option("set_mode")
     page.get_by_label("Mode").select_option("DISCHARGING")
+    page.get_by_label("Hold s").fill("600")
     page.get_by_role("button", name="Send command").click()
     expect(page.locator("#cmd-result")).to_contain_text("Accepted: set_mode")
     row = page.locator("tr[data-command]").first
@@ -36,7 +37,7 @@ def test_a_command_sent_from_the_unit_page_reaches_completed(
     command_id = row.get_attribute("data-command")
     command = api_get(console_stack.control.url, f"/v1/commands/{command_id}")
     assert command["status"] == "completed"
-    assert command["params"] == {"mode": "DISCHARGING"}
+    assert command["params"] == {"mode": "DISCHARGING", "hold_s": 600}
     # the unit's own telemetry then shows the mode, live on the same page
     expect(page.locator("dl.facts")).to_contain_text("DISCHARGING")
     screenshot(page, "unit")

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import PHONE, Opened, screenshot
 from tests.browser.console import api_get, go
@@ -37,15 +37,47 @@ def test_evs_on_a_map_without_tiles(
     screenshot(page, "evs")
 
 
-def test_sites_show_each_site(
+def test_sites_show_each_site_and_its_last_hours(
     console_stack: ConsoleStack, open_page: Callable[..., Opened]
 ) -> None:
     opened = open_page()
-    page = opened.page
+    page, url = opened.page, console_stack.monitoring.url
     go(opened, console_stack, "Sites")
-    expect(page.locator("tr[data-site]")).to_have_count(2)
-    expect(page.locator("tr[data-site='SITE-01'] td").nth(3)).to_have_text(re.compile(r"^\d+–\d+"))
+    sites = api_get(url, "/v1/sites")["items"]
+    expect(page.locator("tr[data-site]")).to_have_count(len(sites))
+    for site in sites:
+        row = page.locator(f"tr[data-site='{site['site_id']}']")
+        expect(row.locator("td").first).to_have_text(f"{site['reporting']} of {site['units']}")
+        expect(row.locator("td").nth(3)).to_have_text(re.compile(r"^\d+–\d+$"))
+    expect(page.locator("tr[data-site='SITE-01'] td").last).to_have_text(
+        re.compile("critical|warning|info|none")
+    )
+    charts_of(page, url, "SITE-01")  # the first site is shown at once
     screenshot(page, "sites")
+    page.get_by_role("button", name=re.compile("^SITE-02")).click()
+    charts_of(page, url, "SITE-02")
+    expect(page.get_by_role("button", name=re.compile("^SITE-02"))).to_have_attribute(
+        "aria-pressed", "true"
+    )
+
+
+def charts_of(page: Page, url: str, site_id: str) -> None:
+    """The site's charts are on screen, drawn from GET /v1/sites/{site_id}/telemetry."""
+    charts = page.locator(f"[data-chart-site='{site_id}']")
+    expect(charts.locator("figure[data-series]")).to_have_count(3)
+    for figure in charts.locator("figure[data-series]").all():
+        expect(figure).to_have_attribute("data-points", re.compile(r"^[1-9]\d*$"))
+    window = {name: charts.get_attribute(f"data-{name}") for name in ("from", "to")}
+    history = api_get(url, f"/v1/sites/{site_id}/telemetry", **window)["items"]
+    power = charts.locator("figure[data-series='net_power_mw']")
+    points = int(power.get_attribute("data-points") or 0)
+    assert points <= len(history) <= points + 1  # a minute may have begun since
+    assert power.get_attribute("data-first-bucket") == history[0]["bucket"]
+    if points > 1:  # the first minute is over: its figures no longer change
+        for figure in charts.locator("figure[data-series]").all():
+            field = str(figure.get_attribute("data-series"))
+            shown = float(figure.get_attribute("data-first-value") or "nan")
+            assert shown == pytest.approx(history[0][field]), field
 
 
 # What each view is for; at phone width it must be on screen, the page no wider than the screen.

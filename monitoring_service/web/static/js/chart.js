@@ -6,6 +6,7 @@ import { h } from './dom.js';
 export class Chart {
   constructor(container, { title, unit, stroke = '#0a58ca' }) {
     this.points = [[], []];
+    this.span = null; // [from, to] in seconds: the x axis spans it, however few the points
     this.element = h('figure', { class: 'card chart' },
       h('figcaption', {}, h('h3', {}, `${title} (${unit})`)));
     container.append(this.element);
@@ -13,7 +14,7 @@ export class Chart {
     const width = Math.max(260, this.element.clientWidth - 32);
     this.plot = new uPlot({
       width, height: 180,
-      series: [{}, { label: title, stroke, width: 1.5, points: { show: false } }],
+      series: [{}, { label: title, stroke, width: 1.5 }], // points shown where sparse
       axes: [{}, { size: 56 }],
       legend: { show: false },
       cursor: { drag: { x: false, y: false } },
@@ -25,10 +26,13 @@ export class Chart {
     this.resize.observe(this.element);
   }
 
-  /** Replace the data: times in seconds since the epoch, values (null: a gap). */
-  set(times, values) {
+  /** Replace the data: times in seconds since the epoch, values (null: a gap); the x axis
+   * spans `span` ([from, to] in seconds) when given, else the data. */
+  set(times, values, span = this.span) {
+    this.span = span;
     this.points = [times, values];
     this.plot.setData(this.points);
+    if (span) this.plot.setScale('x', { min: span[0], max: span[1] });
     this.element.dataset.points = String(times.length);
     if (!times.length) this.element.append(this.empty); else this.empty.remove();
   }

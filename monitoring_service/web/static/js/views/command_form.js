@@ -5,10 +5,12 @@ import { readable } from '../api.js';
 import { clear, h } from '../dom.js';
 
 const MODES = ['IDLE', 'CHARGING', 'DISCHARGING', 'STANDBY', 'MAINTENANCE'];
+// SPEC §12: a setpoint lapses after its hold unless renewed; blank is the service's default
+const HOLD = ['hold_s', 'Hold s (blank: default)', 'number', null, true];
 const TYPES = {
   megapack: {
-    set_mode: [['mode', 'Mode', 'select', MODES]],
-    set_power: [['power_kw', 'Power kW (+ discharge, − charge)', 'number']],
+    set_mode: [['mode', 'Mode', 'select', MODES], HOLD],
+    set_power: [['power_kw', 'Power kW (+ discharge, − charge)', 'number'], HOLD],
     set_soc_limits: [['min_percent', 'Min SOC %', 'number'], ['max_percent', 'Max SOC %', 'number']],
     reset_fault: [],
   },
@@ -35,11 +37,11 @@ export function commandForm(ctx, unit, { onSent }) {
 
   const showParams = () => {
     clear(params);
-    for (const [name, label, kind, options] of types[type.value] || []) {
+    for (const [name, label, kind, options, optional = false] of types[type.value] || []) {
       const id = `cmd-${name}`;
       const input = kind === 'select'
         ? h('select', { id, name }, ...options.map((o) => h('option', { value: o }, o)))
-        : h('input', { id, name, type: 'number', step: 'any', required: true });
+        : h('input', { id, name, type: 'number', step: 'any', required: !optional });
       params.append(field(id, label, input));
     }
   };
@@ -52,6 +54,7 @@ export function commandForm(ctx, unit, { onSent }) {
     event.preventDefault();
     const body = { type: type.value, params: {}, ttl_s: Number(ttl.value) };
     for (const input of params.querySelectorAll('input, select')) {
+      if (input.value === '' && !input.required) continue;
       body.params[input.name] = input.type === 'number' ? Number(input.value) : input.value;
     }
     send.disabled = true;
