@@ -4,7 +4,7 @@ Seeds a database with 9,000 Megapacks and 1,000 EVs, starts the monitoring servi
 every unit once a second (as a fleet reporting at 1 Hz does), and measures what one open
 console costs: bytes/s of its push stream (overview, unit page, EV map), how long after a
 unit's update it reaches the console, the overview's API answers, and - with Chromium - the
-time until the overview is drawn in a real browser.
+time until the overview, its next page of units and the sites view are drawn in a real browser.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import statistics
 import time
 import uuid
@@ -26,6 +25,7 @@ import asyncpg
 import httpx
 import orjson
 
+from bench.console_browser import browser_views
 from bench.procs import Proc, free_port
 from bench.stack import Stack
 from common.topology import Names, delete_all
@@ -124,6 +124,25 @@ async def watch_stream(
             "bytes_per_s": round(received / elapsed)}  # fmt: skip
 
 
+async def fleet_snapshot_bytes(url: str) -> int:
+    """What pushing the whole fleet once would weigh: every unit's row as GET /v1/units gives it
+    (what the push channel does not send each second)."""
+    total, cursor = 0, None
+    async with httpx.AsyncClient(base_url=url, headers={"X-API-Key": KEY}, timeout=30) as client:
+        while True:
+            params = {"limit": "500", **({"cursor": cursor} if cursor else {})}
+            answer = (await client.get("/v1/units", params=params)).raise_for_status()
+            total += len(answer.content)
+            cursor = answer.json()["next_cursor"]
+            if cursor is None:
+                return total
+
+
+def load_average() -> list[float]:
+    """The machine's 1, 5 and 15 minute load (a busy host slows every figure here)."""
+    return [round(value, 2) for value in os.getloadavg()]
+
+
 async def overview_api(url: str) -> dict[str, float]:
     """The overview's two requests, timed (ms; best of five)."""
     timings: dict[str, list[float]] = {"summary_ms": [], "units_page_ms": []}
@@ -135,33 +154,6 @@ async def overview_api(url: str) -> dict[str, float]:
                 (await client.get(path)).raise_for_status()
                 timings[name].append((time.perf_counter() - started) * 1000)
     return {name: round(min(values), 1) for name, values in timings.items()}
-
-
-def browser_overview(url: str) -> dict[str, Any]:
-    """Time from opening the console to the overview drawn (figures and the first page)."""
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        return {"skipped": "no chromium"}
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
-        page.add_init_script(f"sessionStorage.setItem('megapack.operatorKey', {KEY!r})")
-        runs = []
-        for _ in range(3):
-            started = time.perf_counter()
-            page.goto(f"{url}/")
-            page.wait_for_function(  # a function: the page's CSP forbids evaluating strings
-                """(rows) => document.querySelectorAll('tr[data-unit]').length === rows
-                    && (document.querySelector('[data-figure=reporting]')?.textContent ?? '—')
-                       !== '—'""",
-                arg=PAGE,
-                timeout=30_000,
-            )
-            runs.append((time.perf_counter() - started) * 1000)
-        browser.close()
-    return {"overview_drawn_ms": round(min(runs)), "runs_ms": [round(r) for r in runs]}
 
 
 async def measure(
@@ -182,8 +174,12 @@ async def measure(
     try:
         await monitoring.wait_ready(timeout_s=180)
         say(f"console bench: {MEGAPACKS + EVS} units, monitoring service on :{port}")
+        load_before = load_average()
         api = await overview_api(monitoring.url)
-        browser = await asyncio.to_thread(browser_overview, monitoring.url)
+        snapshot_bytes = await fleet_snapshot_bytes(monitoring.url)
+        browser = await asyncio.to_thread(
+            browser_views, monitoring.url, key=KEY, page_rows=PAGE, sites=SITES
+        )
         stop = asyncio.Event()
         lags_ms: list[float] = []
 
@@ -204,6 +200,7 @@ async def measure(
         stop.set()
         consoles = {name: await task for name, task in tasks.items()}
         updates = await mover
+        load_after = load_average()
     finally:
         await monitoring.stop()
     lags_ms.sort()
@@ -215,15 +212,17 @@ async def measure(
     }
     result = {
         "units": MEGAPACKS + EVS, "duration_s": duration_s, "api": api, "browser": browser,
-        "consoles": consoles,
+        "consoles": consoles, "whole_fleet_snapshot_bytes": snapshot_bytes,
+        "load_average": {"before": load_before, "after": load_after},
         "fleet_update_ms_p50": round(statistics.median(updates) * 1000, 1) if updates else None,
         "update_to_console_ms": lag_ms,
     }  # fmt: skip
     say(
         "console bench: bytes/s per console "
         + ", ".join(f"{name} {c['bytes_per_s']}" for name, c in consoles.items())
-        + f"; update→console p95 {lag_ms['p95']} ms; "
-        f"overview drawn {browser.get('overview_drawn_ms')} ms"
+        + f" (the whole fleet once: {snapshot_bytes}); update→console p95 {lag_ms['p95']} ms; "
+        f"overview drawn {browser.get('overview_drawn', {}).get('best_ms')} ms; "
+        f"load {load_before} → {load_after}"
     )
     return result
 
