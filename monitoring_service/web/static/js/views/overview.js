@@ -52,7 +52,7 @@ export async function mount(root, ctx) {
         h('li', {}, severityBadge('critical'), ' ', h('span', { 'data-figure': 'alerts_critical' }, '—')),
         h('li', {}, severityBadge('warning'), ' ', h('span', { 'data-figure': 'alerts_warning' }, '—')),
         h('li', {}, severityBadge('info'), ' ', h('span', { 'data-figure': 'alerts_info' }, '—'))),
-      h('p', { class: 'sub' }, h('span', { 'data-figure': 'in_fault' }, '—'), ' units in FAULT')),
+      h('p', { class: 'sub' }, 'Megapacks in FAULT: ', h('span', { 'data-figure': 'in_fault' }, '—'))),
     h('div', { class: 'card figure' }, h('h3', {}, 'EVs'),
       h('p', { class: 'sub' }, h('span', { 'data-figure': 'evs_charging' }, '—'), ' charging · ',
         h('span', { 'data-figure': 'evs_low' }, '—'), ' low · ',
