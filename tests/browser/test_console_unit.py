@@ -36,7 +36,8 @@ def test_a_command_sent_from_the_unit_page_reaches_completed(
     command_id = row.get_attribute("data-command")
     command = api_get(console_stack.control.url, f"/v1/commands/{command_id}")
     assert command["status"] == "completed"
-    assert command["params"] == {"mode": "DISCHARGING"}
+    # the form sends no hold: the control service adds COMMAND_HOLD_S (900 s by default)
+    assert command["params"] == {"mode": "DISCHARGING", "hold_s": 900}
     # the unit's own telemetry then shows the mode, live on the same page
     expect(page.locator("dl.facts")).to_contain_text("DISCHARGING")
     screenshot(page, "unit")
