@@ -211,6 +211,8 @@ class CommandVerdict:
     wrong_status: list[str]
     statuses: Counter[str]
     unknown_answered: int  # answers about commands the flow never got an id for
+    in_groups: int = 0  # of the issued: members of a group command
+    scheduled: int = 0  # of the issued: with a `not_before`
 
     @property
     def ok(self) -> bool:
@@ -266,5 +268,7 @@ def judge(
     statuses = Counter(str(v.get("status")) for v in views.values())
     unknown = len(set(answers) - set(views))
     return CommandVerdict(
-        issued, final, executed, twice, late, superseded, wrong, statuses, unknown
-    )
+        issued, final, executed, twice, late, superseded, wrong, statuses, unknown,
+        in_groups=sum(1 for v in views.values() if v.get("group_id")),
+        scheduled=sum(1 for v in views.values() if v.get("not_before")),
+    )  # fmt: skip

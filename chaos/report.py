@@ -37,6 +37,8 @@ def render(outcome: Outcome) -> str:
         statuses = ", ".join(f"{k} {v}" for k, v in sorted(commands.statuses.items()))
         lines += [
             f"  commands issued         {commands.issued}  [{statuses}]",
+            f"    of which in groups    {commands.in_groups}, scheduled (not_before) "
+            f"{commands.scheduled}",
             f"  commands final          {commands.final}",
             f"  executed by the unit    {commands.executed}",
             f"  executed twice          {commands.executed_twice}",

@@ -74,7 +74,7 @@ def alerts_router(operator_key: Callable[..., Any]) -> APIRouter:
         )
 
     @router.post(
-        "/alerts/{alert_id}/shelve", response_model=AlertPublic, responses=errors(404, 409)
+        "/alerts/{alert_id}/shelve", response_model=AlertPublic, responses=errors(400, 404, 409)
     )
     async def shelve(
         alert_id: AlertId, body: ShelveRequest, key: Operator, pool: Pool
@@ -91,7 +91,9 @@ def alerts_router(operator_key: Callable[..., Any]) -> APIRouter:
         """End a shelf before it expires."""
         return await _answer(lambda: handlers.unshelve(pool=pool, alert_id=alert_id, by=key.name))
 
-    @router.post("/alerts/{alert_id}/assign", response_model=AlertPublic, responses=errors(404))
+    @router.post(
+        "/alerts/{alert_id}/assign", response_model=AlertPublic, responses=errors(400, 404)
+    )
     async def assign(
         alert_id: AlertId, body: AssignRequest, key: Operator, pool: Pool
     ) -> AlertPublic:

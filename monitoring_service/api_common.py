@@ -15,6 +15,7 @@ UNIT_ID = ID_PATTERN  # the one id rule (SPEC §4)
 MAX_PAGE = 500
 
 _TEXT = {
+    400: "the body is not parseable JSON",
     401: "no key, or an unknown key",
     403: "a device key: the monitoring API needs an operator key",
     404: "unknown unit or alert",

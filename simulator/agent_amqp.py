@@ -18,6 +18,7 @@ from proto.megapack.v1 import commands_pb2
 
 log = structlog.get_logger("simulator.agent")
 PREFETCH = 64
+OUTBOX_BATCH = 256  # answers published at once by the outbox (each awaits its confirm)
 
 
 class Publisher(Protocol):
@@ -137,9 +138,20 @@ class AgentTransport:
             log.info("agent_recovered", answers=len(acks))
 
     async def run_outbox(self) -> None:
-        """Publish queued answers in order, retrying until the broker confirms each."""
+        """Publish queued answers, retrying until the broker confirms each: the answers of
+        different commands in parallel (a group of 1,000 completes at once; one confirm at a
+        time would take the broker's confirm latency 1,000 times), each command's in order."""
         while True:
-            kind, ack = await self._outbox.get()
+            batch = [await self._outbox.get()]
+            while not self._outbox.empty() and len(batch) < OUTBOX_BATCH:
+                batch.append(self._outbox.get_nowait())
+            by_command: dict[str, list[tuple[str, commands_pb2.CommandAck]]] = {}
+            for kind, ack in batch:
+                by_command.setdefault(ack.command_id, []).append((kind, ack))
+            await asyncio.gather(*(self._send_in_order(items) for items in by_command.values()))
+
+    async def _send_in_order(self, items: list[tuple[str, commands_pb2.CommandAck]]) -> None:
+        for kind, ack in items:
             delay_s = 0.5
             while True:
                 try:

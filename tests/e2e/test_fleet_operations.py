@@ -27,6 +27,8 @@ from tests.e2e.test_control_loop import (
 )
 from tests.support.stack import OPERATOR_SECRET, service_env
 
+pytestmark = pytest.mark.slow  # `make test-fast` leaves these out
+
 HOLD_S = 4
 
 

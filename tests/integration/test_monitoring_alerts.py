@@ -73,7 +73,7 @@ async def _events_for(
     return found
 
 
-async def _alerts(db: asyncpg.Connection, unit_id: str) -> list[asyncpg.Record]:
+async def alerts_of(db: asyncpg.Connection, unit_id: str) -> list[asyncpg.Record]:
     return await db.fetch("SELECT * FROM alerts WHERE unit_id = $1 ORDER BY alert_id", unit_id)
 
 
@@ -115,7 +115,7 @@ async def test_a_hot_episode_is_one_alert_warning_then_critical_then_cleared(
         assert changes is not None
         await _publish_all(pool, broker)
 
-    rows = await _alerts(db, unit)
+    rows = await alerts_of(db, unit)
     assert [(row["rule"], row["state"]) for row in rows] == [
         ("megapack_temp", "cleared_unacknowledged")
     ]
@@ -148,7 +148,7 @@ async def test_an_ev_battery_chattering_at_its_threshold_makes_one_alert(
                      temperature_c=temperature)  # fmt: skip
         now = at + timedelta(milliseconds=500)
         await evaluate_in_turn(pool=pool, thresholds=thresholds, now=now)
-    rows = await _alerts(db, vehicle)
+    rows = await alerts_of(db, vehicle)
     assert [(row["rule"], row["severity"], row["state"]) for row in rows] == [
         (RULE, "critical", "active_unacknowledged")
     ]
@@ -173,7 +173,7 @@ async def test_a_restart_mid_episode_keeps_one_alert(
             await evaluate_in_turn(pool=fresh, thresholds=thresholds, now=now)
         finally:
             await fresh.close()
-    rows = await _alerts(db, unit)
+    rows = await alerts_of(db, unit)
     assert [(row["rule"], row["state"]) for row in rows] == [
         ("megapack_temp", "active_unacknowledged")
     ]
@@ -202,7 +202,7 @@ async def test_two_instances_evaluating_together_raise_one_alert(
             assert p is not None
             await p.close()
     raised = sum(len(result.raised) for result in results if result is not None)
-    rows = await _alerts(db, unit)
+    rows = await alerts_of(db, unit)
     assert sorted(row["rule"] for row in rows) == ["megapack_fault", "megapack_low_soc"]
     assert raised == 2
     fault = next(row for row in rows if row["rule"] == "megapack_fault")
@@ -264,65 +264,7 @@ async def test_an_on_delay_running_when_the_service_restarts_is_not_forgotten(
             await fresh.close()
         assert changes is not None
         assert bool(changes.raised) == (offset_s == 20)  # raised on time, not 20 s late
-    rows = await _alerts(db, unit)
+    rows = await alerts_of(db, unit)
     assert [row["rule"] for row in rows] == ["megapack_temp"]
     timers = await db.fetchval("SELECT count(*) FROM alert_timers WHERE unit_id = $1", unit)
     assert timers == 0
-
-
-async def test_a_silent_unit_raises_unit_stale_until_it_reports(
-    db: asyncpg.Connection, pool: asyncpg.Pool
-) -> None:
-    unit = f"STL{uuid.uuid4().hex[:8]}-MP"
-    thresholds = thresholds_from(report_settings())  # STALE_AFTER_S 30
-    now = datetime.now(UTC)
-    await add_megapack(db, unit_id=unit, site_id="S", at=now - timedelta(seconds=45), soc=50)
-    first = await evaluate_in_turn(pool=pool, thresholds=thresholds, now=now)
-    await add_megapack(db, unit_id=unit, site_id="S", at=now - timedelta(seconds=1), soc=50)
-    second = await evaluate_in_turn(pool=pool, thresholds=thresholds, now=now)
-    assert first is not None
-    assert second is not None
-    rows = await _alerts(db, unit)
-    assert [(row["rule"], row["state"]) for row in rows] == [
-        ("unit_stale", "cleared_unacknowledged")
-    ]
-    assert rows[0]["value"] == pytest.approx(45, abs=1)
-    assert (first.raised, second.cleared) == ([rows[0]["alert_id"]], [rows[0]["alert_id"]])
-
-
-async def test_a_megapack_reporting_offline_raises_until_it_reports_again(
-    db: asyncpg.Connection, pool: asyncpg.Pool
-) -> None:
-    unit = f"OFF{uuid.uuid4().hex[:8]}-MP"
-    thresholds = thresholds_from(report_settings())
-    now = datetime.now(UTC)
-    await add_megapack(db, unit_id=unit, site_id="S", at=now - timedelta(seconds=2), soc=50,
-                       state="OFFLINE")  # fmt: skip
-    first = await evaluate_in_turn(pool=pool, thresholds=thresholds, now=now)
-    await add_megapack(db, unit_id=unit, site_id="S", at=now - timedelta(seconds=1), soc=50)
-    second = await evaluate_in_turn(pool=pool, thresholds=thresholds, now=now)
-    assert first is not None
-    assert second is not None
-    rows = await _alerts(db, unit)
-    assert [(row["rule"], row["state"]) for row in rows] == [
-        ("megapack_offline", "cleared_unacknowledged")
-    ]
-    assert (first.raised, second.cleared) == ([rows[0]["alert_id"]], [rows[0]["alert_id"]])
-
-
-async def test_new_fault_codes_update_the_open_fault_alert(
-    db: asyncpg.Connection, pool: asyncpg.Pool
-) -> None:
-    unit = f"COD{uuid.uuid4().hex[:8]}-MP"
-    thresholds = thresholds_from(report_settings())
-    now = datetime.now(UTC)
-    for offset, codes in ((3, ["BMS_COMM"]), (2, ["BMS_COMM", "GROUND_FAULT"])):
-        await add_megapack(db, unit_id=unit, site_id="S", at=now - timedelta(seconds=offset),
-                           soc=50, state="FAULT", codes=codes)  # fmt: skip
-        await evaluate_in_turn(pool=pool, thresholds=thresholds, now=now)
-    rows = await _alerts(db, unit)
-    assert [(row["rule"], row["state"]) for row in rows] == [
-        ("megapack_fault", "active_unacknowledged")
-    ]
-    assert list(rows[0]["fault_codes"]) == ["BMS_COMM", "GROUND_FAULT"]
-    assert rows[0]["message"].endswith("(BMS_COMM, GROUND_FAULT)")

@@ -23,8 +23,12 @@ def view(status: str, type_: str = "set_mode", **extra: Any) -> dict[str, Any]:
 
 
 def test_a_clean_run_passes_and_verified_commands_may_fail_on_telemetry() -> None:
-    views = {"a": view("completed"), "b": view("failed"), "c": view("superseded"),
-             "d": view("rejected", group_id="g")}  # fmt: skip
+    views = {
+        "a": view("completed"),
+        "b": view("failed"),
+        "c": view("superseded", not_before=EXPIRES),
+        "d": view("rejected", group_id="g"),
+    }
     answers = {
         "a": [ack("a", ACKED, 1), ack("a", DONE, 2)],
         "b": [ack("b", ACKED, 1), ack("b", DONE, 2)],
@@ -32,6 +36,7 @@ def test_a_clean_run_passes_and_verified_commands_may_fail_on_telemetry() -> Non
     verdict = judge(issued=4, views=views, answers=answers)
     assert verdict.ok, verdict
     assert verdict.executed == 2
+    assert (verdict.in_groups, verdict.scheduled) == (1, 1)  # the mix the report shows
 
 
 def test_a_superseded_or_late_command_that_ran_is_caught() -> None:
