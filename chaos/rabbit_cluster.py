@@ -112,8 +112,7 @@ class Node:
             # a fresh node joins the first listed peer that answers (the first one boots alone)
             "cluster_formation.peer_discovery_backend = classic_config\n"
             f"{discovery}"
-            # a node cut off from the majority stops serving until it sees the others again
-            "cluster_partition_handling = pause_minority\n"
+            "cluster_partition_handling = autoheal\n"
             "disk_free_limit.absolute = 50MB\n"
             "log.console = false\n"
             "log.file.level = info\n"
