@@ -35,6 +35,7 @@ RABBIT_BIN = Path(os.environ.get("RABBITMQ_BIN_DIR", "/usr/lib/rabbitmq/bin"))
 # Seconds before a silent peer counts as down (Erlang's default is 60): a paused node is noticed
 # within ~1.25 × this by the others.
 NET_TICKTIME_S = 8
+AUTOHEAL_TIMEOUT_MS = 15_000
 CLI_TIMEOUT_S = 300.0  # a barrier: every CLI call boots a VM, minutes on a loaded host
 
 
@@ -102,7 +103,12 @@ class Node:
             (self.base / folder).mkdir(parents=True, exist_ok=True)
         (self.base / "rabbitmq-env.conf").write_text("")
         (self.base / "enabled_plugins").write_text("[].\n")
-        (self.base / "advanced.config").write_text("[].\n")
+        # A loser of autoheal restarts after this long without the winner's go-ahead (default
+        # 60 s): when a paused node resumes, the winner may have lost its monitor on it and
+        # never see it stop, so this timeout is what ends the healing.
+        (self.base / "advanced.config").write_text(
+            f"[{{rabbit, [{{autoheal_state_transition_timeout, {AUTOHEAL_TIMEOUT_MS}}}]}}].\n"
+        )
         discovery = "".join(
             f"cluster_formation.classic_config.nodes.{index} = {peer}\n"
             for index, peer in enumerate(peers, start=1)
