@@ -170,7 +170,11 @@ def main(argv: list[str] | None = None) -> None:
         if cluster is not None:
             console.print("starting a three-node RabbitMQ cluster ...")
             cluster.start()
-            options = dataclasses.replace(options, amqp_url=cluster.amqp_url)
+            options = dataclasses.replace(
+                options,
+                amqp_url=cluster.amqp_url,
+                broker_pids=tuple(pid for node in cluster.nodes if (pid := node.beam_pid())),
+            )
         results = uvloop.run(main_async(options, console))
     finally:
         if cluster is not None:

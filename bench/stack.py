@@ -39,6 +39,7 @@ class Options:
     profile_dir: str | None = None
     service_env: dict[str, str] = field(default_factory=dict)
     rabbit_cluster: bool = False  # run against a throwaway three-node cluster (docs/SCALING.md)
+    broker_pids: tuple[int, ...] = ()  # the broker VMs to meter (default: every beam.smp)
 
 
 @dataclass
@@ -179,7 +180,8 @@ class CpuMeter:
     """CPU seconds per wall second of the services, their PostgreSQL backends, RabbitMQ, the box.
 
     `postgres` counts only the backends connected to the bench database (other users of the
-    server are not ours); `rabbitmq` is the whole broker, shared with anyone else using it.
+    server are not ours); `rabbitmq` is the whole broker, shared with anyone else using it: the
+    throwaway cluster's three nodes, or else every Erlang VM on the machine.
     """
 
     def __init__(self, groups: dict[str, list[int]]) -> None:
@@ -202,7 +204,7 @@ class CpuMeter:
                 "gateways": [p.pid for p in stack.gateways],
                 "consumers": [p.pid for p in stack.consumers],
                 "postgres": [row["pid"] for row in backends],
-                "rabbitmq": pids_named("beam.smp"),
+                "rabbitmq": list(stack.options.broker_pids) or pids_named("beam.smp"),
                 **(extra or {}),
             }
         )

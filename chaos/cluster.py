@@ -27,7 +27,9 @@ from chaos.stack import Stack
 from common.logging import configure_logging
 
 
-async def run_cluster_chaos(*, cluster: Cluster, duration_s: float, rate: float) -> Outcome:
+async def run_cluster_chaos(
+    *, cluster: Cluster, duration_s: float, rate: float, short: bool
+) -> Outcome:
     """The chaos experiment with the cluster's faults, on the (started) cluster."""
 
     def injector(stack: Stack, probe: Probe, outage_s: float, flow: CommandFlow | None) -> Injector:
@@ -38,7 +40,7 @@ async def run_cluster_chaos(*, cluster: Cluster, duration_s: float, rate: float)
     return await run_chaos(
         duration_s=duration_s,
         rate=rate,
-        short=True,  # one-second gaps: the node faults themselves take minutes
+        short=short,  # one-second gaps between faults; else spread over the duration
         broker_urls=cluster.amqp_url,
         plan=CLUSTER_PLAN,
         make_injector=injector,
@@ -64,11 +66,15 @@ def main() -> None:
             "RABBITMQ_BIN_DIR (default /usr/lib/rabbitmq/bin); removes everything it created."
         ),
     )
-    parser.add_argument("--duration", type=float, default=60.0, help="least seconds of load")
+    parser.add_argument("--duration", type=float, default=180.0, help="least seconds of load")
     parser.add_argument("--rate", type=float, default=500.0, help="readings per second offered")
+    parser.add_argument(
+        "--short", action="store_true", help="faults one second apart (used by make test)"
+    )
     args = parser.parse_args()
     if args.duration <= 0 or args.rate <= 0:
         parser.error("--duration and --rate must be positive")
+    duration_s = min(args.duration, 15.0) if args.short else args.duration
     configure_logging(level="WARNING", fmt="console")
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     before = machine_broker_nodes()
@@ -78,7 +84,9 @@ def main() -> None:
         cluster.start()
         print(f"cluster of 3 nodes up in {time.monotonic() - started:.0f}s", file=sys.stderr)
         outcome = asyncio.run(
-            run_cluster_chaos(cluster=cluster, duration_s=args.duration, rate=args.rate)
+            run_cluster_chaos(
+                cluster=cluster, duration_s=duration_s, rate=args.rate, short=args.short
+            )
         )
     finally:
         cluster.close()

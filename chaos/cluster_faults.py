@@ -27,6 +27,7 @@ class ClusterInjector(Injector):
 
     cluster: Cluster | None = None
     _down: Node | None = None
+    _paused_at: float = 0.0
 
     @property
     def nodes(self) -> Cluster:
@@ -75,26 +76,27 @@ class ClusterInjector(Injector):
 
     async def pause_leader(self) -> None:
         """SIGSTOP the leader's VM (cut off: its sockets stay open, it answers nothing); timed
-        until a reading lands without it; held until the others have noticed."""
+        until a reading lands without it, then held until the other nodes have given it up."""
         node = await self._leader()
         self._down = node
         others = [other for other in self.nodes.nodes if other is not node]
+        self._paused_at = time.monotonic()
 
         async def inject() -> None:
             await asyncio.to_thread(self.nodes.kill, node, signal.SIGSTOP)
 
-        async def clear() -> None:
-            await asyncio.to_thread(
-                self.nodes.wait_members, running=2, via=others[0], timeout_s=NODE_WAIT_S
-            )
-
-        await self._timed(f"SIGSTOP leader node {_short(node)}", inject, clear)
+        await self._timed(f"SIGSTOP leader node {_short(node)}", inject, _nothing)
+        await asyncio.to_thread(
+            self.nodes.wait_members, running=len(others), via=others[0], timeout_s=NODE_WAIT_S
+        )
 
     async def resume(self) -> None:
-        """SIGCONT the paused node; timed until the cluster is whole (no partition) again."""
+        """SIGCONT the paused node; timed until the cluster is whole (no partition) again and
+        the node serves AMQP (autoheal restarts the losing side of the partition)."""
         node = self._down
         assert node is not None, "resume follows pause_leader"
         self._down = None
+        paused_s = time.monotonic() - self._paused_at
 
         async def inject() -> None:
             await asyncio.to_thread(self.nodes.kill, node, signal.SIGCONT)
@@ -105,7 +107,8 @@ class ClusterInjector(Injector):
             )
             await _serves_amqp(node)
 
-        await self._timed(f"SIGCONT {_short(node)} (partition heals)", inject, clear)
+        name = f"SIGCONT {_short(node)} after {paused_s:.0f}s (heals)"
+        await self._timed(name, inject, clear)
 
     async def _boot(self, node: Node) -> None:
         await asyncio.to_thread(self.nodes.boot, node)

@@ -28,6 +28,7 @@ from proto.megapack.v1 import commands_pb2
 
 FINAL = {"completed", "rejected", "failed", "expired", "superseded"}
 ACKNOWLEDGED = commands_pb2.COMMAND_ACK_STATUS_ACKNOWLEDGED
+REJECTED = commands_pb2.COMMAND_ACK_STATUS_REJECTED
 ANSWER_STATUS = {
     commands_pb2.COMMAND_ACK_STATUS_COMPLETED: "completed",
     commands_pb2.COMMAND_ACK_STATUS_REJECTED: "rejected",
@@ -231,6 +232,12 @@ class CommandVerdict:
 def _expected(answers: list[commands_pb2.CommandAck], view: dict[str, Any]) -> set[str]:
     """The final statuses the unit's answers allow."""
     ends = {ANSWER_STATUS[a.status] for a in answers if a.status in ANSWER_STATUS}
+    expires_ms = int(datetime.fromisoformat(view["expires_at"]).timestamp() * 1000)
+    if any(a.status == REJECTED and a.at_ms > expires_ms for a in answers):
+        # the unit refused it as expired, after its expiry: a delivery held up past it (a
+        # publish unconfirmed in a failover) that the service may already have expired, and
+        # an answer stamped after the expiry does not overturn that
+        ends.add("expired")
     ran = any(a.status == ACKNOWLEDGED for a in answers)
     if view.get("type") in VERIFIED and (ran or "completed" in ends):
         # telemetry decides (EFFECT_TIMEOUT_S): the unit may say done while the effect never

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import pwd
 import secrets
 import shutil
 import signal
@@ -19,7 +18,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,97 +26,19 @@ from typing import Any
 
 import structlog
 
+from chaos.rabbit_node import (
+    CLI_TIMEOUT_S,
+    RABBIT_BIN,
+    ClusterError,
+    Node,
+    machine_broker_nodes,
+    node_user,
+)
 from tests.support.stack import free_port
 
+__all__ = ["Cluster", "ClusterError", "Node", "machine_broker_nodes"]
+
 log = structlog.get_logger("chaos.cluster")
-
-RABBIT_BIN = Path(os.environ.get("RABBITMQ_BIN_DIR", "/usr/lib/rabbitmq/bin"))
-# Seconds before a silent peer counts as down (Erlang's default is 60): a paused node is noticed
-# within ~1.25 × this by the others.
-NET_TICKTIME_S = 8
-CLI_TIMEOUT_S = 300.0  # a barrier: every CLI call boots a VM, minutes on a loaded host
-
-
-class ClusterError(RuntimeError):
-    """A node did not start, join, stop or answer as it should."""
-
-
-@dataclass
-class Node:
-    """One node of the cluster and the files it owns."""
-
-    short: str  # megapack-c1-<run>
-    amqp_port: int
-    dist_port: int
-    base: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def name(self) -> str:
-        return f"{self.short}@localhost"
-
-    @property
-    def url(self) -> str:
-        return f"amqp://guest:guest@127.0.0.1:{self.amqp_port}/"
-
-    @property
-    def pid_file(self) -> Path:
-        return self.base / "beam.pid"
-
-    def beam_pid(self) -> int | None:
-        """The Erlang VM's process id (the wrapper script's child), if it is running."""
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (OSError, ValueError):
-            return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        return pid
-
-    def env(self, cookie_home: Path) -> dict[str, str]:
-        """The environment of this node's server and of the CLI commands aimed at it."""
-        keep = {key: value for key, value in os.environ.items() if key in ("PATH", "LANG")}
-        return {
-            **keep,
-            "HOME": str(cookie_home),  # the cluster's own .erlang.cookie
-            "RABBITMQ_NODENAME": self.name,
-            "RABBITMQ_CONF_ENV_FILE": str(self.base / "rabbitmq-env.conf"),
-            "RABBITMQ_CONFIG_FILE": str(self.base / "rabbitmq.conf"),
-            "RABBITMQ_CONFIG_FILES": str(self.base / "conf.d"),
-            "RABBITMQ_ADVANCED_CONFIG_FILE": str(self.base / "advanced.config"),
-            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.base / "enabled_plugins"),
-            "RABBITMQ_MNESIA_BASE": str(self.base / "mnesia"),
-            "RABBITMQ_LOG_BASE": str(self.base / "log"),
-            "RABBITMQ_PID_FILE": str(self.pid_file),
-            "RABBITMQ_DIST_PORT": str(self.dist_port),
-            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": f"-kernel net_ticktime {NET_TICKTIME_S} "
-            "-kernel inet_dist_use_interface {127,0,0,1}",
-        }
-
-    def write_files(self, peers: Iterable[str]) -> None:
-        """Configuration of its own: listeners, partition handling, no plugins."""
-        for folder in ("mnesia", "log", "conf.d"):
-            (self.base / folder).mkdir(parents=True, exist_ok=True)
-        (self.base / "rabbitmq-env.conf").write_text("")
-        (self.base / "enabled_plugins").write_text("[].\n")
-        (self.base / "advanced.config").write_text("[].\n")
-        discovery = "".join(
-            f"cluster_formation.classic_config.nodes.{index} = {peer}\n"
-            for index, peer in enumerate(peers, start=1)
-        )
-        (self.base / "rabbitmq.conf").write_text(
-            f"listeners.tcp.default = 127.0.0.1:{self.amqp_port}\n"
-            # a fresh node joins the first listed peer that answers (the first one boots alone)
-            "cluster_formation.peer_discovery_backend = classic_config\n"
-            f"{discovery}"
-            # a node cut off from the majority stops serving until it sees the others again
-            "cluster_partition_handling = pause_minority\n"
-            "disk_free_limit.absolute = 50MB\n"
-            "log.console = false\n"
-            "log.file.level = info\n"
-        )
 
 
 @dataclass
@@ -131,7 +52,7 @@ class Cluster:
     def __post_init__(self) -> None:
         self.base = Path(tempfile.mkdtemp(prefix=f"megapack-cluster-{self.run_id}-"))
         self.cookie_home = self.base / "home"
-        self._user = _node_user()
+        self._user = node_user()
         for index in range(1, self.size + 1):
             short = f"megapack-c{index}-{self.run_id}"
             self.nodes.append(Node(short, free_port(), free_port(), self.base / short))
@@ -188,9 +109,9 @@ class Cluster:
         deadline = time.monotonic() + timeout_s
         while node.beam_pid() is None:
             if node.process is not None and node.process.poll() is not None:
-                raise ClusterError(f"{node.name} exited at start: {self.tail(node)}")
+                raise ClusterError(f"{node.name} exited at start: {node.tail()}")
             if time.monotonic() > deadline:
-                raise ClusterError(f"{node.name} wrote no pid file: {self.tail(node)}")
+                raise ClusterError(f"{node.name} wrote no pid file: {node.tail()}")
             time.sleep(0.2)
         self.ctl(node, "await_startup", "--timeout", str(int(timeout_s)), timeout_s=timeout_s + 10)
 
@@ -239,19 +160,7 @@ class Cluster:
 
     def live_nodes(self) -> list[Node]:
         """Nodes whose VM runs and is not paused by us."""
-        return [
-            node for node in self.nodes if node.beam_pid() is not None and not self._paused(node)
-        ]
-
-    def _paused(self, node: Node) -> bool:
-        pid = node.beam_pid()
-        if pid is None:
-            return False
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            return False
-        return state == "T"
+        return [node for node in self.nodes if node.beam_pid() is not None and not node.paused()]
 
     def queue_leader(self, queue: str, via: Node | None = None) -> str:
         """The node that leads a quorum queue now."""
@@ -298,14 +207,6 @@ class Cluster:
                 node.process.wait(10)
             node.process = None
 
-    def tail(self, node: Node, lines: int = 5) -> str:
-        """The end of a node's console output and log, for error messages."""
-        text = ""
-        for path in (node.base / "server.out", *sorted((node.base / "log").glob("*.log"))):
-            if path.exists():
-                text += path.read_text(errors="replace")
-        return " | ".join(text.strip().splitlines()[-lines:])[-1500:]
-
     def close(self) -> None:
         """Stop every node (SIGTERM is a clean stop; a paused one is resumed), delete all."""
         for node in self.nodes:
@@ -333,27 +234,7 @@ class Cluster:
         return {"user": self._user.pw_uid, "group": self._user.pw_gid, "extra_groups": []}
 
 
-def machine_broker_nodes() -> list[str]:
-    """The cluster members of the machine's own broker (read-only; it must stay one node)."""
-    done = subprocess.run(
-        ["rabbitmqctl", "-q", "cluster_status", "--formatter", "json"],
-        capture_output=True, text=True, timeout=CLI_TIMEOUT_S, check=True,
-    )  # fmt: skip
-    status = json.loads(done.stdout)
-    return sorted({*status.get("disk_nodes", []), *status.get("ram_nodes", [])})
-
-
 def _each(action: Callable[[Node], Any], nodes: list[Node]) -> list[Any]:
     """Run `action` on each node at once (every CLI call boots a VM: seconds on a busy host)."""
     with ThreadPoolExecutor(max_workers=max(1, len(nodes))) as pool:
         return list(pool.map(action, nodes))
-
-
-def _node_user() -> pwd.struct_passwd | None:
-    """As root, the nodes run as the `rabbitmq` user (as the packaged broker does)."""
-    if os.geteuid() != 0:
-        return None
-    try:
-        return pwd.getpwnam("rabbitmq")
-    except KeyError:
-        return None

@@ -37,6 +37,18 @@ NACKS_BEFORE_NEW_CHANNEL = 5
 RENEW_EVERY_S = 5.0
 
 
+def cancelled_from_inside() -> bool:
+    """Whether the CancelledError being handled came from an awaited future, not this task.
+
+    When a connection closes (a node lost, a heartbeat missed), aiormq cancels the work
+    pending on it: an RPC or a confirm awaited there raises CancelledError although nobody
+    cancelled the awaiting task. That is a broker failure, to be handled as one; a task that
+    *is* being cancelled has `cancelling()` above zero and must be let go.
+    """
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() == 0
+
+
 class BrokerUnavailable(Exception):
     """The broker is unreachable or did not confirm a publish in time."""
 
@@ -221,6 +233,10 @@ class Broker:
             raise BrokerUnavailable(f"publish not confirmed: {error!r}") from error
         except TimeoutError:
             raise BrokerUnavailable("publish not confirmed in time") from None
+        except asyncio.CancelledError:
+            if not cancelled_from_inside():
+                raise
+            raise BrokerUnavailable("publish not confirmed: the connection closed") from None
         self._nacks = 0
         if require_route and isinstance(confirmation, aiormq.abc.DeliveredMessage):
             raise Unroutable(f"no queue is bound to {exchange!r} for {routing_key!r}")

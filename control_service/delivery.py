@@ -14,7 +14,7 @@ import structlog
 from aio_pika.abc import AbstractIncomingMessage
 from google.protobuf.message import DecodeError
 
-from common.broker import Broker, BrokerUnavailable, Unroutable
+from common.broker import Broker, BrokerUnavailable, Unroutable, cancelled_from_inside
 from common.db import TRANSIENT_DB_ERRORS
 from common.topology import declare_commands
 from control_service.delivering import DeliveryFailed
@@ -241,7 +241,11 @@ async def every(interval_s: float, job: Callable[[], Awaitable[object]], *, name
         try:
             await job()
         except asyncio.CancelledError:
-            raise
+            if not cancelled_from_inside():
+                raise
+            # Work pending on a closed broker channel was cancelled: this run failed, the
+            # job goes on (re-raising here ended the sweeper for good after a failover).
+            log.warning("periodic_job_failed", job=name, error="cancelled by a closed channel")
         except Exception as error:
             log.warning("periodic_job_failed", job=name, error=f"{type(error).__name__}: {error}")
         await asyncio.sleep(interval_s)

@@ -45,6 +45,9 @@ def _transition_sql(status: str) -> str:
         where = f"({where} OR (status = 'expired' AND $5::timestamptz <= expires_at AND {bounds}))"
     else:
         sets.append("reason = COALESCE($3, reason)")
+        # Every move takes the same five parameters; this one reads no stamp ($5), but naming
+        # it keeps the prepared statement's arity (asyncpg refuses a fifth argument otherwise).
+        where = f"{where} AND ($5::timestamptz IS NULL OR true)"
     if status == "completed":
         sets.append("failed_at = CASE WHEN status = 'failed' THEN NULL ELSE failed_at END")
         bounds = _STAMP_BOUNDS.format(concluded="failed_at")

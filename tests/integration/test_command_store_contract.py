@@ -133,3 +133,20 @@ async def test_the_same_answer_twice_moves_once(store: Store, status: str) -> No
     first = await store.get_command(command.command_id)
     assert not await _move(store, command.command_id, status)
     assert await store.get_command(command.command_id) == first
+
+
+async def test_a_units_superseded_answer_moves_a_sent_command_once(store: Store) -> None:
+    # The unit's own refusal of a command older than one it already carried out (a redelivery
+    # after a broker failover): the move takes the same parameters as every other answer.
+    command = await _new_command(store)
+    assert await _move(store, command.command_id, "sent")
+    for expected in (True, False):
+        moved, after = await store.apply_answer(
+            command_id=command.command_id, unit_id=UNIT, status="superseded",
+            reason="older than the command carried out", agent_id="agent",
+            unit_at=datetime.now(UTC),
+        )  # fmt: skip
+        assert moved is expected
+        assert after is not None
+        assert after.status == "superseded"
+        assert after.superseded_at is not None

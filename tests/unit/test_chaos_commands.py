@@ -11,6 +11,7 @@ from proto.megapack.v1 import commands_pb2 as pb
 EXPIRES = "2026-12-01T12:00:30+00:00"
 EXPIRES_MS = int(datetime.fromisoformat(EXPIRES).timestamp() * 1000)
 ACKED, DONE = pb.COMMAND_ACK_STATUS_ACKNOWLEDGED, pb.COMMAND_ACK_STATUS_COMPLETED
+REFUSED = pb.COMMAND_ACK_STATUS_REJECTED
 
 
 def ack(command_id: str, status: int, at_ms: int) -> pb.CommandAck:
@@ -54,3 +55,16 @@ def test_a_superseded_or_late_command_that_ran_is_caught() -> None:
     assert not verdict.ok
     assert (verdict.executed_superseded, verdict.executed_after_expiry) == (1, 1)
     assert len(verdict.wrong_status) == 2  # both ended otherwise than the unit's answers allow
+
+
+def test_a_refusal_stamped_after_the_expiry_agrees_with_expired_but_one_before_does_not() -> None:
+    # make cluster-chaos: a publish unconfirmed during a node pause reached the unit after the
+    # service had expired the command; the unit refused it as expired, after the expiry.
+    views = {"late": view("expired"), "early": view("expired")}
+    answers = {
+        "late": [ack("late", REFUSED, EXPIRES_MS + 5)],
+        "early": [ack("early", REFUSED, EXPIRES_MS - 5)],  # in time: `rejected` must win
+    }
+    verdict = judge(issued=2, views=views, answers=answers)
+    assert [wrong.split()[0] for wrong in verdict.wrong_status] == ["early"]
+    assert verdict.executed_after_expiry == 0
