@@ -229,3 +229,14 @@ def test_the_cluster_profile_runs_three_nodes_that_find_each_other() -> None:
             assert not service["ports"], "only the first node publishes the management UI"
             assert any(v.endswith("/conf.d/30-cluster.conf:ro") for v in service["volumes"])
     assert len(data) == 3, "each node has a data volume of its own"
+
+
+def test_every_node_heals_a_partition_the_same_way() -> None:
+    config = (ROOT / "deploy/rabbitmq/rabbitmq.conf").read_text()
+    assert re.search(r"^cluster_partition_handling = autoheal$", config, re.M)
+    advanced = (ROOT / "deploy/rabbitmq/advanced.config").read_text()
+    assert "{autoheal_state_transition_timeout, 15000}" in advanced
+    for node in ("rabbitmq", "rabbitmq-2", "rabbitmq-3"):
+        volumes = SERVICES[node]["volumes"]
+        assert "./deploy/rabbitmq/rabbitmq.conf:/etc/rabbitmq/conf.d/20-megapack.conf:ro" in volumes
+        assert "./deploy/rabbitmq/advanced.config:/etc/rabbitmq/advanced.config:ro" in volumes
