@@ -33,4 +33,22 @@ def three_nodes_clustered(ctx: Context) -> str:
         wait_for("a cluster of three nodes", formed, timeout_s=180, every_s=5)
     except Failure:
         raise Failure(f"the cluster's running nodes: {sorted(seen)}") from None
-    return f"running nodes: {', '.join(sorted(seen))}"
+    healing = {node: _partition_handling(ctx, node.split("@")[1]) for node in sorted(NODES)}
+    if set(healing.values()) != {"autoheal 15000"}:
+        raise Failure(f"partition handling (mode, autoheal timeout ms) per node: {healing}")
+    return f"running nodes: {', '.join(sorted(seen))}; each heals with autoheal, 15 s timeout"
+
+
+def _partition_handling(ctx: Context, service: str) -> str:
+    """The node's partition handling and autoheal timeout as it runs (rabbitmq.conf and
+    advanced.config both read)."""
+    expression = (
+        "{ok, M} = application:get_env(rabbit, cluster_partition_handling),"
+        " {ok, T} = application:get_env(rabbit, autoheal_state_transition_timeout),"
+        ' lists:flatten(io_lib:format("~p ~p", [M, T])).'
+    )
+    answer = run(
+        ["docker", "exec", ctx.project.container(service), "rabbitmqctl", "-q", "eval", expression],
+        timeout_s=120,
+    )
+    return answer.stdout.strip().strip('"')
