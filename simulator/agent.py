@@ -6,8 +6,6 @@ completion or failure of commands in progress after each simulation step.
 
 from __future__ import annotations
 
-import json
-import math
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -16,9 +14,8 @@ from typing import Any, Protocol
 import structlog
 
 from proto.megapack.v1 import commands_pb2
-from simulator.ev import HOME_CHARGER_KW, Ev
 from simulator.fleet import Fleet
-from simulator.megapack import OPERATING_MODES, Megapack
+from simulator.unit_commands import Refusal, apply_to_ev, apply_to_megapack, parse_params
 
 Ack = commands_pb2.CommandAck
 ACKNOWLEDGED = commands_pb2.COMMAND_ACK_STATUS_ACKNOWLEDGED
@@ -39,10 +36,6 @@ class Journal(Protocol):
     def load(self) -> OrderedDict[str, list[Ack]]: ...
 
     def append(self, acks: Iterable[Ack], *, answered: OrderedDict[str, list[Ack]]) -> None: ...
-
-
-class Refusal(Exception):
-    """The unit will not do it; the message is the reason reported to the operator."""
 
 
 @dataclass(slots=True)
@@ -119,7 +112,7 @@ class UnitAgent:
             reason = f"superseded: a newer {command.type} (seq {newest}) was carried out first"
             return [self._ack(command, SUPERSEDED, now_ms, reason)]
         try:
-            params = _params(command.params_json)
+            params = parse_params(command.params_json)
             done = self._execute(command, params, now_ms)
             self._hold(command, params, now_ms)
         except Refusal as refusal:
@@ -201,12 +194,12 @@ class UnitAgent:
             unit = self._fleet.megapacks.get(command.unit_id)
             if unit is None:
                 raise Refusal(f"unknown unit {command.unit_id}")
-            return _megapack(unit, command.type, params)
+            return apply_to_megapack(unit, command.type, params)
         if command.kind == "ev":
             vehicle = self._fleet.evs.get(command.unit_id)
             if vehicle is None:
                 raise Refusal(f"unknown vehicle {command.unit_id}")
-            return _ev(vehicle, command.type, params, now_ms)
+            return apply_to_ev(vehicle, command.type, params, now_ms)
         raise Refusal(f"unknown unit kind {command.kind!r}")
 
     def _reached(self, pending: InProgress) -> tuple[bool, str]:
@@ -223,83 +216,3 @@ class UnitAgent:
         if command.type == "set_mode":
             return unit.state == params["mode"], f"unit is {unit.state}"
         return unit.state != "FAULT", f"unit is {unit.state}"  # reset_fault
-
-
-def _params(params_json: str) -> dict[str, Any]:
-    try:
-        params = json.loads(params_json or "{}")
-    except json.JSONDecodeError:
-        raise Refusal("params are not valid JSON") from None
-    if not isinstance(params, dict):
-        raise Refusal("params must be a JSON object")
-    return params
-
-
-def _number(params: dict[str, Any], name: str) -> float:
-    value = params.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise Refusal(f"bad params: {name} must be a finite number")
-    return float(value)
-
-
-def _megapack(unit: Megapack, kind: str, params: dict[str, Any]) -> bool:
-    if kind == "reset_fault":
-        reason = unit.reset_fault()
-        if reason is not None:
-            raise Refusal(reason)
-        return False
-    if kind == "set_soc_limits":
-        low, high = _number(params, "min_percent"), _number(params, "max_percent")
-        if not 0 <= low < high <= 100:
-            raise Refusal("bad params: need 0 <= min_percent < max_percent <= 100")
-        unit.min_soc_percent, unit.max_soc_percent = low, high
-        return True
-    if kind not in ("set_mode", "set_power"):
-        raise Refusal(f"unknown command type {kind!r} for a megapack")
-    if unit.state == "FAULT":
-        raise Refusal(f"unit is in FAULT ({', '.join(unit.fault_codes)}); reset it first")
-    if unit.crew_on_site:
-        raise Refusal("a maintenance crew is working on the unit")
-    if kind == "set_power":
-        power = _number(params, "power_kw")
-        if abs(power) > unit.rated_power_kw:
-            raise Refusal(
-                f"power_kw {power:g} is beyond this unit's rated power ±{unit.rated_power_kw:g} kW"
-            )
-        mode = "DISCHARGING" if power > 0 else "CHARGING" if power < 0 else "IDLE"
-    else:
-        mode = str(params.get("mode"))
-        if mode not in OPERATING_MODES:
-            raise Refusal(f"bad params: mode must be one of {', '.join(OPERATING_MODES)}")
-        magnitude = max(abs(unit.setpoint_kw), unit.dispatch_fraction * unit.rated_power_kw)
-        power = {"DISCHARGING": magnitude, "CHARGING": -magnitude}.get(mode, 0.0)
-    if mode == "DISCHARGING" and unit.soc_percent <= unit.min_soc_percent:
-        raise Refusal(f"SOC {unit.soc_percent:.1f} % is at the lower limit")
-    if mode == "CHARGING" and unit.soc_percent >= unit.max_soc_percent:
-        raise Refusal(f"SOC {unit.soc_percent:.1f} % is at the upper limit")
-    unit.mode_override, unit.setpoint_kw = mode, power
-    return False
-
-
-def _ev(vehicle: Ev, kind: str, params: dict[str, Any], now_ms: int) -> bool:
-    if kind == "set_charge_limit":
-        limit = _number(params, "limit_percent")
-        if not 50 <= limit <= 100:
-            raise Refusal("bad params: limit_percent must be 50-100")
-        vehicle.charge_limit_percent = limit
-        return True
-    if kind == "start_charging":
-        if vehicle.charging_state == "CHARGING":
-            return True
-        if vehicle.charging_state == "FAULT":
-            raise Refusal("charger in FAULT")
-        if vehicle.soc_percent >= vehicle.charge_limit_percent:
-            raise Refusal(f"battery at its charge limit ({vehicle.charge_limit_percent:g} %)")
-        vehicle.start_charging(kw=HOME_CHARGER_KW)  # remote start at a destination charger
-        return False
-    if kind == "stop_charging":
-        if vehicle.charging_state not in ("CHARGING", "COMPLETE", "FAULT"):
-            raise Refusal("not charging")
-        vehicle.stop_charging(now_ms)
-        return False
-    raise Refusal(f"unknown command type {kind!r} for an ev")
