@@ -12,6 +12,7 @@ from google.protobuf.message import DecodeError
 from google.protobuf.unknown_fields import UnknownFieldSet
 from pydantic import TypeAdapter, ValidationError
 
+from api_gateway.column_rules import rules_of
 from api_gateway.columns import (
     Columns,
     columns_ok,
@@ -19,7 +20,6 @@ from api_gateway.columns import (
     json_columns,
     model_columns,
     protobuf_columns,
-    rules_of,
 )
 from common.codec import ENUM_NAMES, ENUM_NUMBERS, message_to_dict
 from common.keys import ApiKey

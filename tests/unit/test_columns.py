@@ -15,12 +15,12 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
 from api_gateway import ingest
+from api_gateway.column_rules import rules_of
 from api_gateway.columns import (
     columns_ok,
     fill_columns,
     json_columns,
     protobuf_columns,
-    rules_of,
 )
 from api_gateway.ingest import RequestError, Window, accept
 from common.codec import (

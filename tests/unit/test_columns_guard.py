@@ -7,7 +7,7 @@ from typing import Annotated
 import pytest
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from api_gateway.columns import rules_of
+from api_gateway.column_rules import rules_of
 from common.readings import EvReading, FaultCode, MegapackReading, UnitId
 
 
