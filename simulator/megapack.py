@@ -11,7 +11,7 @@ import math
 import random
 from typing import Any
 
-from simulator.faults import FAULT_CODES, WARNINGS, draw_alarm
+from simulator.faults import FAULT_CODES, FaultLifecycle
 from simulator.physics import (
     MEGAPACK_2H,
     MEGAPACK_4H,
@@ -31,17 +31,15 @@ OPERATING_MODES = ("IDLE", "CHARGING", "DISCHARGING", "STANDBY", "MAINTENANCE")
 NOMINAL_AC_V = 480.0
 SQRT3 = math.sqrt(3.0)
 THERMAL_MASS_KJ_PER_K = 25_000.0  # ~25 t of cells, modules and coolant
-OVER_TEMPERATURE_C = 55.0
-RESET_BELOW_C = 45.0
 CALENDAR_FADE_PER_S = 2.0 / (365 * 86_400)  # % SOH per second (~2 %/year)
 CYCLE_FADE_PER_CYCLE = 0.004  # % SOH per full equivalent cycle
-OFFLINE_AFTER_MAINTENANCE_S = 60.0
 AUX_JITTER = 0.05  # σ of the auxiliaries' step-to-step wander (chiller, fans), share of draw
 PCS_OFF_STATES = frozenset({"FAULT", "OFFLINE"})
 
 
-class Megapack:
-    """State and physics of one unit; `step` advances it, `reading` reports it."""
+class Megapack(FaultLifecycle):
+    """State and physics of one unit; `step` advances it, `reading` reports it (its faults,
+    crews and restarts: simulator.faults.FaultLifecycle)."""
 
     __slots__ = (
         "_efficiency", "_noise", "_reference_kw", "aux_energy_kwh", "comms_restored",
@@ -135,11 +133,6 @@ class Megapack:
         else:
             self.state = self._state_for(target_kw)
 
-    @property
-    def crew_on_site(self) -> bool:
-        """A maintenance crew is working on the unit (after a fault or a warning)."""
-        return self.state == "MAINTENANCE" and self.maintenance_at_ms is not None
-
     def _pcs_on(self, target_kw: float) -> bool:
         """The PCS runs while there is power to deliver, to ramp down, or IDLE to hold at 0."""
         if self.state in PCS_OFF_STATES or self.crew_on_site:
@@ -223,63 +216,6 @@ class Megapack:
             fan_error="FAN_ERROR" in self.fault_codes, powered=self.state != "OFFLINE",
         )  # fmt: skip
         return cooling_kw, heating_kw
-
-    def _service(self, now_ms: int) -> None:
-        """Maintenance crews arrive for faults; units restart (OFFLINE) after maintenance."""
-        if self.state == "OFFLINE" and now_ms >= self.offline_until_ms:
-            self.state = "IDLE"
-        if self.maintenance_at_ms is None or now_ms < self.maintenance_at_ms:
-            return
-        if self.crew_on_site:
-            self.fault_codes = []
-            self.maintenance_at_ms = None
-            self.state = "OFFLINE"
-            self.offline_until_ms = now_ms + int(OFFLINE_AFTER_MAINTENANCE_S * 1000)
-        elif self.state != "MAINTENANCE":  # the crew arrives
-            self.state = "MAINTENANCE"
-            self.power_kw = self._reference_kw = 0.0
-            self.maintenance_at_ms = now_ms + 30 * 60_000  # the crew works half an hour
-
-    def roll_faults(
-        self, *, rng: random.Random, fault_rate_per_h: float, dt_s: float, now_ms: int
-    ) -> None:
-        """Random alarms at `fault_rate_per_h`; over-temperature from the physics."""
-        if self.state in ("FAULT", "MAINTENANCE", "OFFLINE"):
-            return
-        if self.temperature_c >= OVER_TEMPERATURE_C:
-            self.fault("OVER_TEMPERATURE", rng=rng, now_ms=now_ms)
-            return
-        code = draw_alarm(rng, rate_per_h=fault_rate_per_h, dt_s=dt_s)
-        if code is None:
-            return
-        if code == "COMMUNICATION_LOSS":
-            self.silent_until_ms = now_ms + rng.randint(20, 180) * 1000
-            self.comms_restored = True
-        elif code in WARNINGS:
-            if code not in self.fault_codes:
-                self.fault_codes.append(code)
-            self.maintenance_at_ms = now_ms + rng.randint(60, 240) * 60_000
-        else:
-            self.fault(code, rng=rng, now_ms=now_ms)
-
-    def fault(self, code: str, *, rng: random.Random, now_ms: int) -> None:
-        """Trip: contactors open, power stops, a crew is called."""
-        self.state = "FAULT"
-        self.power_kw = self._reference_kw = 0.0  # contactors open
-        if code not in self.fault_codes:
-            self.fault_codes.append(code)
-        self.maintenance_at_ms = now_ms + rng.randint(30, 180) * 60_000
-
-    def reset_fault(self) -> str | None:
-        """Clear a fault on request; the reason it cannot be cleared, or None."""
-        if self.state != "FAULT":
-            return f"unit is {self.state}, not in FAULT"
-        if self.temperature_c >= RESET_BELOW_C:
-            return f"temperature {self.temperature_c:.1f} °C is still above {RESET_BELOW_C:g} °C"
-        self.state = "IDLE"
-        self.fault_codes = []
-        self.maintenance_at_ms = None
-        return None
 
     def reports(self, now_ms: int) -> bool:
         """False while communication is lost."""

@@ -7,12 +7,12 @@ import random
 import pytest
 
 from simulator.ev import CITIES, HOME_CHARGER_KW, Ev
+from simulator.faults import OVER_TEMPERATURE_C
 from simulator.fleet import Fleet
 from simulator.megapack import (
     FAULT_CODES,
     MEGAPACK_2H,
     MEGAPACK_4H,
-    OVER_TEMPERATURE_C,
     Megapack,
     MegapackModel,
 )
