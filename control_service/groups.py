@@ -14,6 +14,7 @@ from control_service.delivering import CommandPublisher, DeliveryStore, deliver_
 from control_service.handlers import Defaults, closed, replayed
 from control_service.model import CommandRecord, NewCommand, NewGroup, UnitRecord
 from control_service.rules import (
+    CommandType,
     Refused,
     check_not_before,
     check_params,
@@ -88,7 +89,7 @@ async def submit_group(
         raise Refused(503, "message broker unavailable; no command was created")
     group_id = uuid.uuid4()
     news = [
-        *(_command(request, command.name, params, unit, not_before, group_id, defaults, digest)
+        *(_command(request, command, params, unit, not_before, group_id, defaults, digest)
           for unit in units),
         *(_unknown(request, command.kind, command.name, params, unit_id, group_id, digest)
           for unit_id in _missing(request.selector, units)),
@@ -134,7 +135,7 @@ async def deliver_group(
 
 def _command(
     request: GroupRequest,
-    type_name: str,
+    command: CommandType,
     params: dict[str, Any],
     unit: UnitRecord,
     not_before: datetime | None,
@@ -144,7 +145,7 @@ def _command(
 ) -> NewCommand:
     status, reason = ("scheduled" if not_before is not None else "pending"), None
     try:
-        check_unit(command_type(type_name), params, unit,
+        check_unit(command, params, unit,
                    default_rated_power_kw=defaults.rated_power_kw)  # fmt: skip
     except Refused as refused:
         status, reason = "rejected", str(refused.detail)
@@ -152,7 +153,7 @@ def _command(
         command_id=uuid.uuid4(),
         unit_id=unit.unit_id,
         kind=unit.kind,
-        type=type_name,
+        type=command.name,
         params=params,
         ttl_s=request.ttl_s,
         requested_by=request.requested_by,

@@ -114,7 +114,6 @@ def check_params(
         checked = command.params.model_validate(params).model_dump()
         if command.name in HOLD_TYPES and checked["hold_s"] is None:
             checked["hold_s"] = default_hold_s
-        return checked
     except ValidationError as error:
         problems = error.errors(include_url=False, include_context=False, include_input=False)
         raise Refused(
@@ -124,6 +123,11 @@ def check_params(
                 for problem in problems
             ],
         ) from None
+    # Not in the params model (JSON Schema cannot say min < max), but of the params alone: a
+    # group with it is refused whole, as a single command is.
+    if command.name == "set_soc_limits" and checked["min_percent"] >= checked["max_percent"]:
+        raise Refused(422, "min_percent must be below max_percent")
+    return checked
 
 
 def check_unit(
@@ -138,10 +142,6 @@ def check_unit(
         raise Refused(
             409, f"{command.name} is a {command.kind} command; {unit.unit_id} is a {unit.kind}"
         )
-    # Checked here, not in the params model: JSON Schema cannot say min < max, and an
-    # unknown unit is 404 whatever its params.
-    if command.name == "set_soc_limits" and params["min_percent"] >= params["max_percent"]:
-        raise Refused(422, "min_percent must be below max_percent")
     if command.name == "set_power":
         rated_kw = unit.rated_power_kw or default_rated_power_kw
         if not math.isfinite(params["power_kw"]) or abs(params["power_kw"]) > rated_kw:

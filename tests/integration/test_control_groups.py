@@ -129,6 +129,8 @@ def _hostile() -> list[tuple[dict[str, Any], str]]:
         ({**base, "selector": units, "params": {"mode": "IDLE", "hold_s": 10**8}}, "hold_s"),
         ({**base, "selector": units, "ttl_s": 0}, "ttl_s"),
         ({**base, "selector": units, "type": "launch"}, "type"),
+        ({"type": "set_soc_limits", "params": {"min_percent": 80, "max_percent": 20},
+          "selector": units}, "min_percent"),
     ]  # fmt: skip
 
 

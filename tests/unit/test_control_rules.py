@@ -97,7 +97,10 @@ def test_bad_params_are_422_with_their_location(type_name: str, params: dict[str
 
 
 def test_soc_limits_must_be_ordered() -> None:
-    refused = refusal("set_soc_limits", {"min_percent": 80, "max_percent": 20}, unit())
+    # a rule of the params alone: refused before any unit is looked at (a group whole)
+    with pytest.raises(Refused) as caught:
+        check_params(command_type("set_soc_limits"), {"min_percent": 80, "max_percent": 20})
+    refused = caught.value
     assert (refused.status, refused.detail) == (422, "min_percent must be below max_percent")
     assert accepts("set_soc_limits", {"min_percent": 20, "max_percent": 80}, unit())
 
