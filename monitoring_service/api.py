@@ -6,12 +6,12 @@ from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
-from common.http import operator_key_dependency, reject_unknown_query
+from common.http import reject_unknown_query
 from common.keys import ApiKey
 from monitoring_service import unit_handlers as handlers
 from monitoring_service.alert_handlers import NotFound
 from monitoring_service.api_alerts import alerts_router
-from monitoring_service.api_common import MAX_PAGE, UNIT_ID, MonitorDep, Pool, errors
+from monitoring_service.api_common import MAX_PAGE, UNIT_ID, MonitorDep, Pool, errors, operator_key
 from monitoring_service.figures import Report
 from monitoring_service.schemas import (
     SiteHistory,
@@ -56,13 +56,7 @@ async def _read(answer: Awaitable[T]) -> T:
 def monitoring_router(settings: MonitoringSettings) -> APIRouter:
     """The read endpoints, bound to the settings."""
 
-    operator_key = operator_key_dependency(
-        operators=settings.operator_api_keys,
-        devices=settings.device_api_keys,
-        refused_reason="device keys may not read monitoring data; use an operator key",
-    )
-
-    Operator = Annotated[ApiKey, Depends(operator_key)]
+    Operator = Annotated[ApiKey, Depends(operator_key(settings))]
     router = APIRouter(
         prefix="/v1",
         responses=errors(401, 403, 422),
@@ -77,7 +71,7 @@ def monitoring_router(settings: MonitoringSettings) -> APIRouter:
             await monitor.seed()
         return monitor.latest or await monitor.compute()
 
-    router.include_router(alerts_router(operator_key))
+    router.include_router(alerts_router(settings))
 
     @router.get("/sites", response_model=SitePage, tags=["sites"])
     async def list_sites(_: Operator, pool: Pool) -> SitePage:

@@ -1,22 +1,22 @@
 """The alert endpoints: list with filters, show with history, ack, shelve, unshelve, assign."""
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
 from common.keys import ApiKey
 from monitoring_service import alert_handlers as handlers
-from monitoring_service.api_common import MAX_PAGE, UNIT_ID, Pool, errors
-from monitoring_service.rules import RULE_NAMES
+from monitoring_service.api_common import MAX_PAGE, UNIT_ID, Pool, errors, operator_key
+from monitoring_service.rules import RULE_NAMES, Severity
 from monitoring_service.schemas import (
     AlertDetail,
     AlertPage,
     AlertPublic,
     AssignRequest,
-    Severity,
     ShelveRequest,
 )
+from monitoring_service.settings import MonitoringSettings
 
 T = TypeVar("T")
 AlertId = Annotated[int, Path(ge=1, le=2**62)]
@@ -35,9 +35,9 @@ async def _answer(call: Callable[[], Awaitable[T]]) -> T:
         raise HTTPException(409, str(error)) from None
 
 
-def alerts_router(operator_key: Callable[..., Any]) -> APIRouter:
+def alerts_router(settings: MonitoringSettings) -> APIRouter:
     """The alert endpoints behind an operator key."""
-    Operator = Annotated[ApiKey, Depends(operator_key)]
+    Operator = Annotated[ApiKey, Depends(operator_key(settings))]
     router = APIRouter(tags=["alerts"])
 
     @router.get("/alerts", response_model=AlertPage)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
 
 import asyncpg
 from fastapi import Depends, Request
 
+from common.http import operator_key_dependency
+from common.keys import ApiKey
 from common.readings import ID_PATTERN
 from common.schemas import ErrorBody
 from monitoring_service.job import Monitor
+
+if TYPE_CHECKING:
+    from monitoring_service.settings import MonitoringSettings
 
 UNIT_ID = ID_PATTERN  # the one id rule (SPEC §4)
 MAX_PAGE = 500
@@ -18,7 +24,7 @@ _TEXT = {
     400: "the body is not parseable JSON",
     401: "no key, or an unknown key",
     403: "a device key: the monitoring API needs an operator key",
-    404: "unknown unit or alert",
+    404: "unknown unit, site or alert",
     409: "the alert's state forbids it",
     422: "bad parameter, body, cursor or time range",
 }
@@ -27,6 +33,15 @@ _TEXT = {
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI descriptions of error answers."""
     return {status: {"model": ErrorBody, "description": _TEXT[status]} for status in statuses}
+
+
+def operator_key(settings: MonitoringSettings) -> Callable[..., ApiKey]:
+    """The dependency every monitoring endpoint takes: an operator key (a device key: 403)."""
+    return operator_key_dependency(
+        operators=settings.operator_api_keys,
+        devices=settings.device_api_keys,
+        refused_reason="device keys may not read monitoring data; use an operator key",
+    )
 
 
 def _pool(request: Request) -> asyncpg.Pool:

@@ -5,19 +5,17 @@ import io
 from datetime import datetime
 from typing import Annotated, Any
 
-import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 
-from common.http import operator_key_dependency, reject_unknown_query
+from common.http import reject_unknown_query
 from common.keys import ApiKey
-from common.schemas import ErrorBody
 from db.kpis import STATES
+from monitoring_service.api_common import UNIT_ID, Pool, errors, operator_key
 from monitoring_service.kpi_figures import BucketName, KpiReport, Scope
 from monitoring_service.kpi_handler import KpiError, KpiQuery, KpiSettings, compute_kpis
 from monitoring_service.settings import MonitoringSettings
 
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 CSV_TYPE = "text/csv"
 CSV_COLUMNS = (
     "bucket_start", "bucket_end", "energy_charged_kwh", "energy_discharged_kwh",
@@ -51,31 +49,11 @@ def report_csv(report: KpiReport) -> str:
     return out.getvalue()
 
 
-def _pool(request: Request) -> asyncpg.Pool:
-    pool: asyncpg.Pool = request.app.state.pool
-    return pool
-
-
 def kpi_router(settings: MonitoringSettings) -> APIRouter:
     """The KPI endpoint, bound to the settings."""
-    operator_key = operator_key_dependency(
-        operators=settings.operator_api_keys,
-        devices=settings.device_api_keys,
-        refused_reason="device keys may not read monitoring data; use an operator key",
-    )
-    Operator = Annotated[ApiKey, Depends(operator_key)]
-    Pool = Annotated[asyncpg.Pool, Depends(_pool)]
+    Operator = Annotated[ApiKey, Depends(operator_key(settings))]
     accounting = kpi_settings(settings)
     router = APIRouter(prefix="/v1", dependencies=[Depends(reject_unknown_query)])
-    errors: dict[int | str, dict[str, Any]] = {
-        status: {"model": ErrorBody, "description": text}
-        for status, text in (
-            (401, "no key, or an unknown key"),
-            (403, "a device key: the KPIs need an operator key"),
-            (404, "no Megapack of that unit or site id"),
-            (422, "bad scope, id, bucket or time range"),
-        )
-    }
 
     @router.get(
         "/kpis",
@@ -83,7 +61,7 @@ def kpi_router(settings: MonitoringSettings) -> APIRouter:
         response_model_by_alias=True,
         tags=["kpis"],
         responses={
-            **errors,
+            **errors(401, 403, 404, 422),
             200: {"content": {CSV_TYPE: {}}, "description": "JSON, or CSV for Accept: text/csv"},
         },
     )
@@ -92,7 +70,7 @@ def kpi_router(settings: MonitoringSettings) -> APIRouter:
         _: Operator,
         pool: Pool,
         scope: Scope,
-        scope_id: Annotated[str | None, Query(alias="id", pattern=ID_PATTERN)] = None,
+        scope_id: Annotated[str | None, Query(alias="id", pattern=UNIT_ID)] = None,
         start: Annotated[datetime | None, Query(alias="from")] = None,
         end: Annotated[datetime | None, Query(alias="to")] = None,
         bucket: BucketName = "1h",

@@ -8,6 +8,8 @@ from typing import Any, Literal
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field
 
+from monitoring_service.rules import Severity
+
 MAX_SHELVE_S = 30 * 86_400
 
 AlertState = Literal[
@@ -16,7 +18,6 @@ AlertState = Literal[
 AlertEventKind = Literal[
     "raised", "severity_changed", "cleared", "acknowledged", "shelved", "unshelved", "assigned"
 ]
-Severity = Literal["info", "warning", "critical"]
 
 
 class AlertPublic(BaseModel):

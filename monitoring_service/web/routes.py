@@ -8,10 +8,10 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
-from common.http import operator_key_dependency, reject_unknown_query
+from common.http import reject_unknown_query
 from common.keys import ApiKey
 from db import console as console_sql
-from monitoring_service.api_common import errors
+from monitoring_service.api_common import errors, operator_key
 from monitoring_service.settings import MonitoringSettings
 from monitoring_service.web.live import EV_LIMIT, LiveHub, frame, row_fields
 from monitoring_service.web.schemas import ConsoleConfig, EvPosition, EvPositions
@@ -62,12 +62,7 @@ def install_console(app: FastAPI, settings: MonitoringSettings) -> None:
 
 def console_router(settings: MonitoringSettings) -> APIRouter:
     """The console's own API (operator key)."""
-    operator_key = operator_key_dependency(
-        operators=settings.operator_api_keys,
-        devices=settings.device_api_keys,
-        refused_reason="device keys may not read monitoring data; use an operator key",
-    )
-    Operator = Annotated[ApiKey, Depends(operator_key)]
+    Operator = Annotated[ApiKey, Depends(operator_key(settings))]
     router = APIRouter(
         prefix="/v1/console", tags=["console"], dependencies=[Depends(reject_unknown_query)]
     )
