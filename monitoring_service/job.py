@@ -18,6 +18,7 @@ from db.monitoring_alerts import database_now, try_evaluation_lock
 from monitoring_service import metrics
 from monitoring_service.alerting import evaluate_alerts
 from monitoring_service.figures import GatewaySample, Report
+from monitoring_service.kpi_report import today_line
 from monitoring_service.outbox import EventPublisher, publish_events
 from monitoring_service.probes import GatewayRates, QueueSample, gateway_rates
 from monitoring_service.report import compute_report, slot_start
@@ -152,6 +153,12 @@ class Monitor:
 
     async def _evaluate_and_store(self, *, now: datetime | None) -> Report | None:
         sample, rates, queues = await self._probe()
+        async with self._pool.acquire() as conn:
+            # Today's KPIs (a day of rows, cached for KPI_REPORT_REFRESH_S) before the lock:
+            # the report below reads the cache, and alert changes are not held back meanwhile.
+            await today_line(
+                conn=conn, settings=self._settings, end=now or await database_now(conn)
+            )
         async with self._pool.acquire() as conn, conn.transaction():
             if not await try_evaluation_lock(conn):
                 metrics.RUNS.labels("busy").inc()
