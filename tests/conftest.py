@@ -51,7 +51,7 @@ def database_url() -> Iterator[str]:
     url = f"{BASE_DATABASE_URL}/{name}"
     asyncio.run(migrate(url))
     yield url
-    asyncio.run(_drop_database(name))
+    asyncio.run(drop_database(f"{BASE_DATABASE_URL}/{name}"))
 
 
 @pytest.fixture
@@ -68,14 +68,6 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     conn = await asyncpg.connect(database_url)
     yield conn
     await conn.close()
-
-
-async def _drop_database(name: str) -> None:
-    conn = await asyncpg.connect(f"{BASE_DATABASE_URL}/postgres")
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 def _broker_names(prefix: str) -> dict[str, list[str]]:

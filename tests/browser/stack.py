@@ -8,10 +8,10 @@ import time
 import uuid
 
 import aio_pika
-import asyncpg
 
 from common.topology import Names
 from db.migrate import migrate
+from tests.support.databases import drop_database
 from tests.support.stack import DEVICE_SECRET, Service, free_port, service_env
 
 MEGAPACKS = 6
@@ -88,17 +88,8 @@ class ConsoleStack:
         """Stop every process, then drop the database."""
         for service in self.services():
             service.stop()
-        asyncio.run(_drop(self.database_url))
+        asyncio.run(drop_database(self.database_url))
 
     def logs(self) -> str:
         """Everything every service printed."""
         return "\n".join(s.log_path.read_text(errors="replace") for s in self.services())
-
-
-async def _drop(url: str) -> None:
-    base, name = url.rsplit("/", 1)
-    conn = await asyncpg.connect(f"{base}/postgres")
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()

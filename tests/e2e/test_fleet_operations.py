@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from db.migrate import migrate
-from tests.conftest import BASE_DATABASE_URL, RUN_ID, _drop_database
+from tests.conftest import BASE_DATABASE_URL, RUN_ID
 from tests.e2e.test_control_loop import (
     Stack,
     agent_listening,
@@ -25,6 +25,7 @@ from tests.e2e.test_control_loop import (
     send,
     unit_state,
 )
+from tests.support.databases import drop_database
 from tests.support.stack import OPERATOR_SECRET, service_env
 
 pytestmark = pytest.mark.slow  # `make test-fast` leaves these out
@@ -50,7 +51,7 @@ def fleet(amqp_url: str, amqp_prefix: str) -> Iterator[tuple[Stack, str]]:
     yield built, url
     for service in built.services():
         service.stop()
-    asyncio.run(_drop_database(name))
+    asyncio.run(drop_database(f"{BASE_DATABASE_URL}/{name}"))
 
 
 @pytest.fixture

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 
+from tests.support.databases import drop_database
+from tests.support.kpi_profile import profile_database
 from tests.support.stack import (
     DEVICE_SECRET,
     OPERATOR_SERVICES,
@@ -60,3 +63,11 @@ def operator_service(
     service = Service(module, {**stack_env, OPERATOR_SERVICES[module]: str(port)}, port=port)
     yield service.start().wait_ready()
     service.stop()
+
+
+@pytest.fixture(scope="module")
+def profile_url(database_url: str) -> Iterator[str]:
+    """The crafted KPI telemetry (tests/support/kpi_profile.py) in a database of its own."""
+    url = asyncio.run(profile_database(database_url.rsplit("/", 1)[0], timescale=False))
+    yield url
+    asyncio.run(drop_database(url))

@@ -18,8 +18,9 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 from common.topology import Names, declare_agent
 from db.migrate import migrate
 from proto.megapack.v1 import commands_pb2 as pb
-from tests.conftest import BASE_DATABASE_URL, RUN_ID, _drop_database
+from tests.conftest import BASE_DATABASE_URL, RUN_ID
 from tests.integration.test_control_api import JSON, add_unit, control_service
+from tests.support.databases import drop_database
 from tests.support.stack import OPERATOR_SECRET, Service
 
 FINAL = {"completed", "rejected", "failed", "expired"}
@@ -262,7 +263,7 @@ async def lone_database() -> AsyncIterator[str]:
     url = f"{BASE_DATABASE_URL}/{name}"
     await migrate(url)
     yield url
-    await _drop_database(name)
+    await drop_database(f"{BASE_DATABASE_URL}/{name}")
 
 
 async def test_a_restarted_service_ends_commands_in_flight_right(

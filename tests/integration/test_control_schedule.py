@@ -13,9 +13,10 @@ import pytest
 
 from db.migrate import migrate
 from proto.megapack.v1 import commands_pb2 as pb
-from tests.conftest import BASE_DATABASE_URL, RUN_ID, _drop_database
+from tests.conftest import BASE_DATABASE_URL, RUN_ID
 from tests.integration.test_control_api import JSON, add_unit, control_service
 from tests.integration.test_control_delivery import SOC_LIMITS, ScriptedAgent, wait_status
+from tests.support.databases import drop_database
 from tests.support.stack import OPERATOR_SECRET
 
 FINAL = {"completed", "rejected", "failed", "expired", "superseded"}
@@ -28,7 +29,7 @@ async def lone_database() -> AsyncIterator[str]:
     url = f"{BASE_DATABASE_URL}/{name}"
     await migrate(url)
     yield url
-    await _drop_database(name)
+    await drop_database(f"{BASE_DATABASE_URL}/{name}")
 
 
 def at(seconds: float) -> str:

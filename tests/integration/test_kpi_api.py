@@ -3,10 +3,9 @@ JSON and CSV shapes, and hostile queries answered 4xx naming the problem."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
@@ -17,20 +16,11 @@ from common.db import TRANSIENT_DB_ERRORS
 from common.http import install_error_handlers
 from monitoring_service.kpi_api import CSV_COLUMNS, kpi_router
 from monitoring_service.settings import MonitoringSettings
-from tests.integration.test_kpis import _profile_database
-from tests.support.databases import drop_database
 from tests.support.energy import rte_percent_of
 from tests.support.kpi_profile import SITE
 
 OPS = {"X-API-Key": "ops-kpi-secret"}
 DAY_RANGE = {"from": "2026-11-02T00:00:00Z", "to": "2026-11-03T00:00:00Z"}
-
-
-@pytest.fixture(scope="module")
-def profile_url(database_url: str) -> Iterator[str]:
-    url = asyncio.run(_profile_database(database_url.rsplit("/", 1)[0], timescale=False))
-    yield url
-    asyncio.run(drop_database(url))
 
 
 @pytest.fixture

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import asyncpg
@@ -18,18 +17,9 @@ from rich.console import Console
 
 from monitoring_service.console import render
 from monitoring_service.report import compute_report
-from tests.integration.test_kpis import _profile_database
 from tests.integration.test_monitoring_report import report_settings
-from tests.support.databases import drop_database
 from tests.support.energy import rte_percent_of
 from tests.support.kpi_profile import DAY, SITE
-
-
-@pytest.fixture(scope="module")
-def profile_url(database_url: str) -> Iterator[str]:
-    url = asyncio.run(_profile_database(database_url.rsplit("/", 1)[0], timescale=False))
-    yield url
-    asyncio.run(drop_database(url))
 
 
 @pytest.fixture

@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
 
-from db.migrate import migrate
 from monitoring_service.kpi_figures import KpiReport
 from monitoring_service.kpi_handler import KpiQuery, KpiSettings, compute_kpis
 from tests.support.databases import drop_database
 from tests.support.energy import rte_percent_of
-from tests.support.kpi_profile import DAY, SITE, store_profile
+from tests.support.kpi_profile import DAY, SITE, profile_database
 
 TIMESCALE_URL = os.environ.get("TEST_TIMESCALE_URL", "").rstrip("/")
 FLAVOURS = ["postgres", *(["timescale"] if TIMESCALE_URL else [])]
@@ -39,27 +37,14 @@ def approx(value: float) -> object:
     return pytest.approx(value, abs=EXACT)
 
 
-async def _profile_database(base_url: str, *, timescale: bool) -> str:
-    url = f"{base_url}/kpi_{uuid.uuid4().hex[:12]}"
-    await migrate(url)
-    conn = await asyncpg.connect(url)
-    try:
-        await store_profile(conn)
-        if timescale:
-            await conn.execute("CALL refresh_continuous_aggregate('megapack_kpi_1h', NULL, NULL)")
-    finally:
-        await conn.close()
-    return url
-
-
 @pytest.fixture(scope="module")
 def profile_urls(database_url: str) -> Iterator[dict[str, str]]:
     """A database holding the crafted telemetry, per flavour."""
     urls = {
-        "postgres": asyncio.run(_profile_database(database_url.rsplit("/", 1)[0], timescale=False))
+        "postgres": asyncio.run(profile_database(database_url.rsplit("/", 1)[0], timescale=False))
     }
     if TIMESCALE_URL:
-        urls["timescale"] = asyncio.run(_profile_database(TIMESCALE_URL, timescale=True))
+        urls["timescale"] = asyncio.run(profile_database(TIMESCALE_URL, timescale=True))
     yield urls
     for url in urls.values():
         asyncio.run(drop_database(url))

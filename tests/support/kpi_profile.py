@@ -14,9 +14,12 @@ Site SITE-K on DAY, a reading every 10 s, STALE_AFTER_S = 30:
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+
+from db.migrate import migrate
 
 DAY = datetime(2026, 11, 2, tzinfo=UTC)
 SITE = "SITE-K"
@@ -75,3 +78,18 @@ async def store_profile(conn: asyncpg.Connection) -> None:
             ("KPI-K2", SITE, DAY + timedelta(hours=5), 50.0, None),
         ],
     )
+
+
+async def profile_database(base_url: str, *, timescale: bool) -> str:
+    """A migrated database on the server of `base_url` holding the profile (on TimescaleDB
+    with its KPI aggregate refreshed); its URL."""
+    url = f"{base_url}/kpi_{uuid.uuid4().hex[:12]}"
+    await migrate(url)
+    conn = await asyncpg.connect(url)
+    try:
+        await store_profile(conn)
+        if timescale:
+            await conn.execute("CALL refresh_continuous_aggregate('megapack_kpi_1h', NULL, NULL)")
+    finally:
+        await conn.close()
+    return url
