@@ -51,7 +51,7 @@ def fleet(amqp_url: str, amqp_prefix: str) -> Iterator[tuple[Stack, str]]:
     yield built, url
     for service in built.services():
         service.stop()
-    asyncio.run(drop_database(f"{BASE_DATABASE_URL}/{name}"))
+    asyncio.run(drop_database(url))
 
 
 @pytest.fixture

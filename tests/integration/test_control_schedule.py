@@ -29,7 +29,7 @@ async def lone_database() -> AsyncIterator[str]:
     url = f"{BASE_DATABASE_URL}/{name}"
     await migrate(url)
     yield url
-    await drop_database(f"{BASE_DATABASE_URL}/{name}")
+    await drop_database(url)
 
 
 def at(seconds: float) -> str:
