@@ -127,16 +127,19 @@ async def declare_exchange(channel: AbstractChannel, name: str) -> AbstractExcha
     return await channel.declare_exchange(name, aio_pika.ExchangeType.TOPIC, durable=True)
 
 
+async def _declare_dead_letters(channel: AbstractChannel, exchange: str, queue: str) -> None:
+    """A dead-letter exchange and the quorum queue that keeps everything sent to it."""
+    dead_letters = await declare_exchange(channel, exchange)
+    dlq = await channel.declare_queue(
+        queue, durable=True, arguments=quorum_arguments(delivery_limit=DEAD_LETTER_DELIVERY_LIMIT)
+    )
+    await dlq.bind(dead_letters, routing_key="#")
+
+
 async def declare_telemetry(channel: AbstractChannel, names: Names) -> AbstractQueue:
     """Telemetry exchange, the ingest queue and its dead-letter queue; returns the ingest queue."""
     telemetry = await declare_exchange(channel, names.telemetry)
-    dead_letters = await declare_exchange(channel, names.dead_letters)
-    dlq = await channel.declare_queue(
-        names.dead_letter_queue,
-        durable=True,
-        arguments=quorum_arguments(delivery_limit=DEAD_LETTER_DELIVERY_LIMIT),
-    )
-    await dlq.bind(dead_letters, routing_key="#")
+    await _declare_dead_letters(channel, names.dead_letters, names.dead_letter_queue)
     queue = await channel.declare_queue(
         names.ingest_queue,
         durable=True,
@@ -157,13 +160,7 @@ async def declare_commands(channel: AbstractChannel, names: Names) -> AbstractQu
     """
     await declare_exchange(channel, names.commands)
     acks = await declare_exchange(channel, names.command_acks)
-    dead_letters = await declare_exchange(channel, names.acks_dead_letters)
-    dlq = await channel.declare_queue(
-        names.acks_dead_letter_queue,
-        durable=True,
-        arguments=quorum_arguments(delivery_limit=DEAD_LETTER_DELIVERY_LIMIT),
-    )
-    await dlq.bind(dead_letters, routing_key="#")
+    await _declare_dead_letters(channel, names.acks_dead_letters, names.acks_dead_letter_queue)
     queue = await channel.declare_queue(
         names.acks_queue,
         durable=True,
